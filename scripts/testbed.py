@@ -1,0 +1,192 @@
+"""A private Docker engine and a Distribution registry on loopback, for tests and the example.
+
+Used three ways:
+
+* ``python scripts/testbed.py run -- CMD ...`` starts both, runs CMD with ``DOCKER_HOST`` and
+  ``DOCKER_PKG_TEST_REGISTRY`` set, stops both and exits with CMD's status;
+* ``python scripts/testbed.py run --reuse -- CMD ...`` does the same but reuses an engine that
+  already answers at ``DOCKER_HOST`` (or the default socket) instead of starting one;
+* ``tests/conftest.py`` imports :class:`Testbed` when the suite is run without the variables.
+
+The engine runs with ``--bridge=none --iptables=false``: containers get loopback only, and
+nothing here ever addresses anything but 127.0.0.1 or a unix socket.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+
+DEFAULT_SOCKET = "/var/run/docker.sock"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def engine_answers(docker_host: str, timeout: float = 2.0) -> bool:
+    """True when a Docker engine answers ``/_ping`` at ``docker_host``."""
+    import docker  # local import: the script must start even before the venv is complete
+
+    try:
+        client = docker.DockerClient(base_url=docker_host, timeout=int(timeout) or 1)
+        try:
+            return bool(client.ping())
+        finally:
+            client.close()
+    except (docker.errors.DockerException, requests.RequestException, OSError):
+        return False
+
+
+def wait_until(check: object, what: str, timeout: float, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited early with status {proc.returncode}")
+        if callable(check) and check():
+            return
+        time.sleep(0.2)
+    raise RuntimeError(f"{what} did not become ready within {timeout:.0f}s")
+
+
+@dataclass
+class Testbed:
+    """Starts (and later stops) a private dockerd and a registry under one temporary folder."""
+
+    root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="dpkg-tb-")))
+    docker_host: str = ""
+    registry: str = ""
+    _procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    _owns_engine: bool = False
+
+    def start(self, reuse_engine: bool = False) -> None:
+        existing = os.environ.get("DOCKER_HOST") or f"unix://{DEFAULT_SOCKET}"
+        if reuse_engine and engine_answers(existing):
+            self.docker_host = existing
+        else:
+            self._start_engine()
+        self._start_registry()
+
+    def _spawn(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
+        log = open(self.root / f"{name}.log", "wb")  # noqa: SIM115 (kept open for the process)
+        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self._procs.append(proc)
+        return proc
+
+    def _start_engine(self) -> None:
+        if shutil.which("dockerd") is None:
+            raise RuntimeError("dockerd is not installed (apt-get install docker.io)")
+        d = self.root / "engine"
+        d.mkdir()
+        sock = d / "docker.sock"
+        proc = self._spawn(
+            "dockerd",
+            [
+                "dockerd",
+                "--bridge=none",
+                "--iptables=false",
+                "--ip-masq=false",
+                "--ip6tables=false",
+                f"--data-root={d / 'data'}",
+                f"--exec-root={d / 'exec'}",
+                f"--pidfile={d / 'docker.pid'}",
+                f"--host=unix://{sock}",
+                "--storage-driver=overlay2",
+            ],
+        )
+        self.docker_host = f"unix://{sock}"
+        self._owns_engine = True
+        wait_until(lambda: engine_answers(self.docker_host), "dockerd", 60, proc)
+
+    def _start_registry(self) -> None:
+        if shutil.which("docker-registry") is None:
+            raise RuntimeError("docker-registry is not installed (apt-get install docker-registry)")
+        port = free_port()
+        storage = self.root / "registry"
+        storage.mkdir()
+        config = self.root / "registry.yml"
+        config.write_text(
+            "version: 0.1\n"
+            "log:\n  level: warn\n"
+            "storage:\n"
+            f"  filesystem:\n    rootdirectory: {storage}\n"
+            "  delete:\n    enabled: true\n"
+            f"http:\n  addr: 127.0.0.1:{port}\n"
+        )
+        proc = self._spawn("registry", ["docker-registry", "serve", str(config)])
+        self.registry = f"127.0.0.1:{port}"
+
+        def answers() -> bool:
+            try:
+                return requests.get(f"http://{self.registry}/v2/", timeout=1).status_code == 200
+            except requests.RequestException:
+                return False
+
+        wait_until(answers, "docker-registry", 30, proc)
+
+    def environ(self) -> dict[str, str]:
+        return {"DOCKER_HOST": self.docker_host, "DOCKER_PKG_TEST_REGISTRY": self.registry}
+
+    def stop(self) -> None:
+        for proc in reversed(self._procs):
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+        self._procs.clear()
+        if self._owns_engine:
+            # dockerd leaves overlay mounts behind when killed hard; unmount before removing.
+            with open("/proc/mounts") as mounts:
+                ours = [line.split()[1] for line in mounts if str(self.root) in line]
+            for mountpoint in sorted(ours, reverse=True):
+                subprocess.run(["umount", "-l", mountpoint], check=False)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def running(reuse_engine: bool = False) -> Iterator[Testbed]:
+    bed = Testbed()
+    try:
+        bed.start(reuse_engine=reuse_engine)
+        yield bed
+    finally:
+        bed.stop()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="verb", required=True)
+    run = sub.add_parser("run", help="start the engine and registry, run a command, stop them")
+    run.add_argument("--reuse", action="store_true", help="reuse an engine that already answers")
+    run.add_argument("command", nargs=argparse.REMAINDER)
+    args = parser.parse_args(argv)
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    if not command:
+        parser.error("run needs a command after --")
+    with running(reuse_engine=args.reuse) as bed:
+        print(f"testbed: engine {bed.docker_host}, registry {bed.registry}", flush=True)
+        env = {**os.environ, **bed.environ()}
+        completed = subprocess.run(command, env=env, check=False)
+        return completed.returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,3 @@
+from docker_pkg.cli import run
+
+run()

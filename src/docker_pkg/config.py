@@ -1,0 +1,221 @@
+"""Configuration: the reference's keys and defaults, merged and checked once, typed.
+
+The merge is the reference's: defaults, then the user file
+(``$XDG_CONFIG_HOME/docker-pkg.yaml``), then ``--configfile``. The merged mapping is kept
+whole (unknown keys included) because every key is a template variable.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from docker_pkg.errors import ConfigError
+
+DEFAULTS: Mapping[str, Any] = {
+    "registry": "",
+    "username": None,
+    "password": None,
+    "base_images": [],
+    "apt_options": "",
+    "http_proxy": None,
+    "apt_only_proxy": None,
+    "namespace": "",
+    "scan_workers": 8,
+    "fallback_author": "Author",
+    "fallback_email": "email@domain",
+    "distribution": "wikimedia",
+    "update_id": "s",
+    "ca_bundle": None,
+    "force_numeric_user": False,
+    "known_uid_mappings": {"root": 0, "www-data": 33, "nobody": 65534},
+    "verify_command": "/bin/bash",
+    "verify_args": ["-c", "{path}/test.sh {image}"],
+}
+
+CONTAINER_LIMIT_KEYS = ("memory", "memswap", "cpushares", "cpusetcpus")
+
+
+@dataclass(frozen=True)
+class Config:
+    """Typed settings of one run. ``template_vars`` is the whole merged mapping."""
+
+    template_vars: Mapping[str, Any]
+    registry: str = ""
+    namespace: str = ""
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    base_images: tuple[str, ...] = ()
+    http_proxy: str | None = None
+    scan_workers: int = 8
+    fallback_author: str = "Author"
+    fallback_email: str = "email@domain"
+    distribution: str = "wikimedia"
+    update_id: str = "s"
+    ca_bundle: str | None = None
+    force_numeric_user: bool = False
+    known_uid_mappings: Mapping[str, int] = field(default_factory=dict)
+    verify_command: str = "/bin/bash"
+    verify_args: tuple[str, ...] = ()
+    container_limits: Mapping[str, str] = field(default_factory=dict)
+    network_mode: str | None = None
+
+    @property
+    def can_publish(self) -> bool:
+        return bool(self.registry and self.username and self.password)
+
+    @property
+    def proxy_build_args(self) -> dict[str, str]:
+        """Build arguments (and verification environment) carrying the HTTP proxy."""
+        if not self.http_proxy:
+            return {}
+        names = ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY")
+        return dict.fromkeys(names, self.http_proxy)
+
+    def secrets(self) -> list[str]:
+        return [s for s in (self.password,) if s]
+
+
+def user_config_path(environ: Mapping[str, str]) -> Path:
+    base = environ.get("XDG_CONFIG_HOME") or os.path.join(
+        environ.get("HOME", os.path.expanduser("~")), ".config"
+    )
+    return Path(base) / "docker-pkg.yaml"
+
+
+def _read_yaml(path: Path) -> tuple[dict[str, Any], dict[str, int]]:
+    """The mapping in ``path`` and the 1-based line of each top-level key."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError("configuration file not found", path=path) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read configuration file: {exc}", path=path) from None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"invalid YAML: {problem}", path=path, line=line) from None
+    if data is None:
+        return {}, {}
+    if not isinstance(data, dict) or not isinstance(node, yaml.MappingNode):
+        raise ConfigError("the configuration must be a YAML mapping of keys", path=path, line=1)
+    lines = {str(k.value): k.start_mark.line + 1 for k, _ in node.value}
+    return {str(k): v for k, v in data.items()}, lines
+
+
+def parse_container_limits(value: Any, where: _Where) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, str):
+        raise where.error("container_limits", "must be a string like 'memory=1g,cpushares=512'")
+    limits: dict[str, str] = {}
+    for setting in value.split(","):
+        key, sep, val = setting.strip().partition("=")
+        if not sep or not key or not val:
+            raise where.error("container_limits", f"{setting!r} is not of the form key=value")
+        if key not in CONTAINER_LIMIT_KEYS:
+            allowed = ", ".join(CONTAINER_LIMIT_KEYS)
+            raise where.error("container_limits", f"unknown key {key!r} (allowed: {allowed})")
+        limits[key] = val
+    return limits
+
+
+@dataclass
+class _Where:
+    """Which file (and line) each merged key came from, for error messages."""
+
+    origin: dict[str, tuple[Path, int | None]]
+
+    def error(self, key: str, problem: str) -> ConfigError:
+        path, line = self.origin.get(key, (None, None))
+        return ConfigError(f"{key}: {problem}", path=path, line=line)
+
+
+def _expect(merged: Mapping[str, Any], key: str, kind: type | tuple[type, ...], where: _Where) -> Any:
+    value = merged[key]
+    if value is not None and not isinstance(value, kind):
+        names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+        raise where.error(key, f"expected {names}, got {type(value).__name__}")
+    return value
+
+
+def _optional_str(merged: Mapping[str, Any], key: str, where: _Where) -> str | None:
+    value = _expect(merged, key, (str, int, float), where)
+    return None if value is None else str(value)
+
+
+def _str_list(merged: Mapping[str, Any], key: str, where: _Where) -> tuple[str, ...]:
+    value = _expect(merged, key, list, where) or []
+    if not all(isinstance(v, str) for v in value):
+        raise where.error(key, "every item must be a string")
+    return tuple(value)
+
+
+def build_config(merged: Mapping[str, Any], where: _Where) -> Config:
+    """Check the merged mapping and turn it into a :class:`Config`."""
+    scan_workers = _expect(merged, "scan_workers", int, where)
+    if isinstance(scan_workers, bool) or scan_workers is None or scan_workers < 1:
+        raise where.error("scan_workers", "must be a whole number of at least 1")
+    mappings = _expect(merged, "known_uid_mappings", dict, where) or {}
+    uid_map: dict[str, int] = {}
+    for user, uid in mappings.items():
+        if isinstance(uid, bool) or not isinstance(uid, int):
+            raise where.error("known_uid_mappings", f"the uid of {user!r} must be a number")
+        uid_map[str(user)] = uid
+    network_mode = _optional_str(merged, "network_mode", where) if "network_mode" in merged else None
+    return Config(
+        template_vars=merged,
+        registry=_optional_str(merged, "registry", where) or "",
+        namespace=_optional_str(merged, "namespace", where) or "",
+        username=_optional_str(merged, "username", where),
+        password=_optional_str(merged, "password", where),
+        base_images=_str_list(merged, "base_images", where),
+        http_proxy=_optional_str(merged, "http_proxy", where),
+        scan_workers=scan_workers,
+        fallback_author=_optional_str(merged, "fallback_author", where) or "",
+        fallback_email=_optional_str(merged, "fallback_email", where) or "",
+        distribution=_optional_str(merged, "distribution", where) or "",
+        update_id=_optional_str(merged, "update_id", where) or "",
+        ca_bundle=_optional_str(merged, "ca_bundle", where),
+        force_numeric_user=bool(merged["force_numeric_user"]),
+        known_uid_mappings=uid_map,
+        verify_command=_optional_str(merged, "verify_command", where) or "",
+        verify_args=_str_list(merged, "verify_args", where),
+        container_limits=parse_container_limits(merged.get("container_limits"), where),
+        network_mode=network_mode,
+    )
+
+
+def load_config(configfile: Path, environ: Mapping[str, str]) -> Config:
+    """Read the user file (when present) and ``configfile``, merge them over the defaults."""
+    merged: dict[str, Any] = dict(DEFAULTS)
+    origin: dict[str, tuple[Path, int | None]] = {}
+    user_file = user_config_path(environ)
+    layers = [user_file] if user_file.is_file() else []
+    layers.append(configfile)
+    for path in layers:
+        data, lines = _read_yaml(path)
+        merged.update(data)
+        origin.update({key: (path, lines.get(key)) for key in data})
+    return _finish(merged, _Where(origin))
+
+
+def config_from_mapping(values: Mapping[str, Any]) -> Config:
+    """A :class:`Config` from in-memory values over the defaults (tests, library use)."""
+    return _finish({**DEFAULTS, **values}, _Where({}))
+
+
+def _finish(merged: dict[str, Any], where: _Where) -> Config:
+    # As the reference: with no apt-only proxy, apt goes through the HTTP proxy.
+    if merged["http_proxy"] is not None and merged["apt_only_proxy"] is None:
+        merged["apt_only_proxy"] = merged["http_proxy"]
+    return build_config(merged, where)

@@ -1,0 +1,94 @@
+"""The exception family of docker-pkg.
+
+Every error a user can cause or meet carries a message meant for them; only the CLI turns
+these into text and exit statuses. ``UsageError`` and its kind (bad definitions, config,
+templates) exit 2 and are raised before anything is built or changed; ``OperationError``
+and its kind (engine, registry, build, verification) fail single images and exit 1.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class DockerPkgError(Exception):
+    """Base of every error docker-pkg reports to its user."""
+
+    exit_status = 1
+
+    def __init__(self, message: str, *, path: Path | str | None = None, line: int | None = None):
+        super().__init__(message)
+        self.message = message
+        self.path = Path(path) if path is not None else None
+        self.line = line
+
+    def __str__(self) -> str:
+        if self.path is None:
+            return self.message
+        where = f"{self.path}:{self.line}" if self.line is not None else str(self.path)
+        return f"{where}: {self.message}"
+
+
+class UsageError(DockerPkgError):
+    """The invocation, configuration or definitions are wrong: nothing was done."""
+
+    exit_status = 2
+
+
+class ConfigError(UsageError):
+    """The configuration file is missing, unreadable or holds a bad value."""
+
+
+class DefinitionError(UsageError):
+    """An image definition (changelog, control, folder layout) is wrong."""
+
+
+class DependencyError(UsageError):
+    """Dependencies name unknown images or form a cycle."""
+
+
+class TemplateError(UsageError):
+    """A Dockerfile template cannot be rendered."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        image: str,
+        path: Path | str | None = None,
+        line: int | None = None,
+    ):
+        super().__init__(f"{image}: {message}", path=path, line=line)
+        self.image = image
+
+
+class ManyErrors(UsageError):
+    """Several usage errors found together, reported at once (e.g. every broken template)."""
+
+    def __init__(self, errors: list[UsageError]):
+        super().__init__("\n".join(str(e) for e in errors))
+        self.errors = errors
+
+
+class OperationError(DockerPkgError):
+    """Something failed while acting on an engine or a registry."""
+
+
+class EngineError(OperationError):
+    """The Docker engine refused a request or cannot be reached."""
+
+
+class BuildError(OperationError):
+    """An image failed to build."""
+
+
+class VerifyError(OperationError):
+    """An image failed its verification."""
+
+
+class RegistryError(OperationError):
+    """A registry cannot be reached or refused a request."""
+
+
+class PublishError(OperationError):
+    """An image could not be pushed."""

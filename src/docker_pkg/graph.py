@@ -1,0 +1,81 @@
+"""The dependency graph of image definitions: order, ancestry, cycles."""
+
+from __future__ import annotations
+
+import graphlib
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+
+from docker_pkg.definitions import CONTROL, ImageDefinition
+from docker_pkg.errors import DependencyError, ManyErrors, UsageError
+
+
+@dataclass(frozen=True)
+class DependencyGraph:
+    """Edges run from an image to the images it depends on (its parents)."""
+
+    parents: Mapping[str, tuple[str, ...]]
+
+    @classmethod
+    def from_definitions(cls, definitions: Iterable[ImageDefinition]) -> DependencyGraph:
+        by_name = {d.short_name: d for d in definitions}
+        errors: list[UsageError] = []
+        for definition in by_name.values():
+            for dep in definition.depends:
+                if dep not in by_name:
+                    errors.append(
+                        DependencyError(
+                            f"{definition.short_name} depends on {dep!r}, which is not an image "
+                            "defined in this directory",
+                            path=definition.path / CONTROL,
+                        )
+                    )
+        if len(errors) == 1:
+            raise errors[0]
+        if errors:
+            raise ManyErrors(errors)
+        graph = cls({name: d.depends for name, d in by_name.items()})
+        graph.order()  # raises on a cycle
+        return graph
+
+    @property
+    def names(self) -> list[str]:
+        return sorted(self.parents)
+
+    def children(self, name: str) -> list[str]:
+        return sorted(n for n, deps in self.parents.items() if name in deps)
+
+    def ancestors(self, name: str) -> set[str]:
+        return self._reach(name, lambda n: self.parents[n])
+
+    def descendants(self, name: str) -> set[str]:
+        return self._reach(name, self.children)
+
+    @staticmethod
+    def _reach(start: str, step: Callable[[str], Iterable[str]]) -> set[str]:
+        seen: set[str] = set()
+        todo = [start]
+        while todo:
+            for nxt in step(todo.pop()):
+                if nxt not in seen:
+                    seen.add(nxt)
+                    todo.append(nxt)
+        return seen
+
+    def order(self, subset: Iterable[str] | None = None) -> list[str]:
+        """Parents before children; among images ready together, by name (deterministic)."""
+        wanted = set(self.parents) if subset is None else set(subset)
+        sorter: graphlib.TopologicalSorter[str] = graphlib.TopologicalSorter()
+        for name in wanted:
+            sorter.add(name, *(p for p in self.parents[name] if p in wanted))
+        try:
+            sorter.prepare()
+        except graphlib.CycleError as exc:
+            cycle = list(exc.args[1])
+            raise DependencyError("dependency cycle: " + " -> ".join(cycle)) from None
+        ordered: list[str] = []
+        while sorter.is_active():
+            ready = sorted(sorter.get_ready())
+            ordered.extend(ready)
+            sorter.done(*ready)
+        return ordered

@@ -1,0 +1,232 @@
+"""Rendering ``Dockerfile.template``: the reference's Jinja environment and its six filters.
+
+The output must match the reference byte for byte (same Jinja settings: strict undefined,
+the ``do`` extension, no trailing newline kept), so existing definitions keep producing the
+same Dockerfiles. A :class:`Renderer` belongs to one run; nothing is global.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import traceback
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from debian.debian_support import BaseVersion
+
+from docker_pkg.config import Config
+from docker_pkg.definitions import BUILD_TEMPLATE, TEMPLATE, ImageDefinition
+from docker_pkg.errors import ManyErrors, TemplateError, UsageError
+from docker_pkg.naming import full_name, split_label
+
+log = logging.getLogger(__name__)
+
+_NUMERIC_USER = re.compile(r"^USER\s+\d+(?::\d+)?$")
+
+
+class FilterError(Exception):
+    """A filter refused its input; reported with the template line that called it."""
+
+
+def _jinja_str(value: Any) -> str:
+    """How Jinja prints a value into a template (``None`` becomes ``'None'``)."""
+    return str(value)
+
+
+def _proxy_lines(proxy: str) -> str:
+    return f"echo 'Acquire::http::Proxy \"{proxy}\";' > /etc/apt/apt.conf.d/80_proxy \\\n    && "
+
+
+@dataclass(frozen=True)
+class Filters:
+    """The six filters, bound to one run's configuration and known images."""
+
+    variables: Mapping[str, Any]
+    known_images: tuple[str, ...]
+    registry: str
+    namespace: str
+    uid_mappings: Mapping[str, int]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "image_tag": self.image_tag,
+            "upstream_version": self.upstream_version,
+            "apt_install": self.apt_install,
+            "apt_remove": self.apt_remove,
+            "uid": self.uid,
+            "add_user": self.add_user,
+        }
+
+    def image_tag(self, short_name: str) -> str:
+        wanted = full_name(self.registry, self.namespace, short_name)
+        for label in self.known_images:
+            name, tag = split_label(label)
+            if name == wanted and tag:
+                return label
+        raise FilterError(f"image_tag: no known image named {wanted!r}")
+
+    @staticmethod
+    def upstream_version(label: str) -> str:
+        _, tag = split_label(label)
+        if not tag:
+            raise FilterError(f"upstream_version: {label!r} has no tag")
+        if "-" not in tag:
+            return tag
+        # Only the first two dash-separated parts make the Debian version: 1.63.0-1-20241211
+        tag = "-".join(tag.split("-")[:2])
+        return str(BaseVersion(tag).upstream_version)
+
+    def _apt_proxy(self) -> str | None:
+        proxy = self.variables.get("apt_only_proxy")
+        return _jinja_str(proxy) if proxy else None
+
+    def apt_install(self, packages: str) -> str:
+        packages = packages.replace("\n", " ")
+        opts = _jinja_str(self.variables.get("apt_options", ""))
+        proxy = self._apt_proxy()
+        command = _proxy_lines(proxy) if proxy else ""
+        command += (
+            f"apt-get update {opts} \\\n"
+            "    && DEBIAN_FRONTEND=noninteractive \\\n"
+            f"    apt-get install {opts} --yes {packages} --no-install-recommends \\\n"
+        )
+        if proxy:
+            command += "    && rm -f /etc/apt/apt.conf.d/80_proxy \\\n"
+        return command + "    && apt-get clean && rm -rf /var/lib/apt/lists/* "
+
+    def apt_remove(self, packages: str) -> str:
+        packages = packages.replace("\n", " ")
+        proxy = self._apt_proxy()
+        command = _proxy_lines(proxy) if proxy else ""
+        command += (
+            "apt-get update && DEBIAN_FRONTEND=noninteractive apt-get remove --yes --purge "
+            f"{packages} \\\n"
+        )
+        if proxy:
+            command += "    && rm -f /etc/apt/apt.conf.d/80_proxy \\\n"
+        return command + "    && apt-get clean && rm -rf /var/lib/apt/lists/* "
+
+    def uid(self, user: str) -> str:
+        if user not in self.uid_mappings:
+            log.warning("UID mapping for user %s not found", user)
+            return user
+        return str(self.uid_mappings[user])
+
+    def add_user(self, user: str) -> str:
+        if user not in self.uid_mappings:
+            raise FilterError(f"add_user: no uid known for user {user!r} (known_uid_mappings)")
+        uid = self.uid_mappings[user]
+        return (
+            f"groupadd -o -g {uid} -r {user} && "
+            f"useradd -l -o -r -m -d /var/lib/{user} -g {user} -u {uid} {user}"
+        )
+
+
+def has_numeric_user(dockerfile: str) -> bool:
+    """True when the last ``USER`` line names a numeric uid (or there is none)."""
+    numeric = True
+    for line in dockerfile.split("\n"):
+        if line.startswith("USER "):
+            numeric = bool(_NUMERIC_USER.match(line))
+    return numeric
+
+
+def _last_user_line(dockerfile: str) -> int | None:
+    last = None
+    for number, line in enumerate(dockerfile.split("\n"), start=1):
+        if line.startswith("USER "):
+            last = number
+    return last
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """The Dockerfiles of one image: the main one and, when defined, its build stage."""
+
+    definition: ImageDefinition
+    dockerfile: str
+    build_dockerfile: str | None = None
+
+
+class Renderer:
+    """A Jinja environment for one run: its configuration, its known images, its filters."""
+
+    def __init__(self, config: Config, known_images: Iterable[str]):
+        self.config = config
+        self.filters = Filters(
+            variables=config.template_vars,
+            known_images=tuple(known_images),
+            registry=config.registry,
+            namespace=config.namespace,
+            uid_mappings=config.known_uid_mappings,
+        )
+        self._env = jinja2.Environment(
+            extensions=["jinja2.ext.do"],
+            undefined=jinja2.StrictUndefined,
+            autoescape=False,
+        )
+        self._env.filters.update(self.filters.as_dict())
+
+    def render_file(self, definition: ImageDefinition, template_name: str) -> str:
+        folder = definition.path
+        env = self._env.overlay(loader=jinja2.FileSystemLoader(str(folder)))
+        image = definition.short_name
+        try:
+            template = env.get_template(template_name)
+            return template.render(**self.config.template_vars)
+        except jinja2.TemplateSyntaxError as exc:
+            where = Path(exc.filename) if exc.filename else folder / template_name
+            raise TemplateError(exc.message or "syntax error", image=image, path=where,
+                                line=exc.lineno) from None
+        except jinja2.TemplateNotFound as exc:
+            raise TemplateError(f"template not found: {exc.name}", image=image,
+                                path=folder / template_name) from None
+        except Exception as exc:  # noqa: BLE001 - template code can raise anything; reported with its line
+            path, line = _template_frame(exc, folder / template_name)
+            message = str(exc) if isinstance(exc, FilterError | jinja2.UndefinedError) else (
+                f"{type(exc).__name__}: {exc}"
+            )
+            raise TemplateError(message, image=image, path=path, line=line) from None
+
+    def render(self, definition: ImageDefinition) -> Rendered:
+        dockerfile = self.render_file(definition, TEMPLATE)
+        if self.config.force_numeric_user and not has_numeric_user(dockerfile):
+            raise TemplateError(
+                "the last USER instruction does not name a numeric uid (force_numeric_user is "
+                "set); use e.g. USER {{ \"www-data\" | uid }}",
+                image=definition.short_name,
+                path=definition.path / TEMPLATE,
+                line=_last_user_line(dockerfile),
+            )
+        build = (
+            self.render_file(definition, BUILD_TEMPLATE) if definition.has_build_stage else None
+        )
+        return Rendered(definition, dockerfile, build)
+
+    def render_all(self, definitions: Iterable[ImageDefinition]) -> dict[str, Rendered]:
+        """Render every definition; all template errors are reported together."""
+        rendered: dict[str, Rendered] = {}
+        errors: list[UsageError] = []
+        for definition in definitions:
+            try:
+                rendered[definition.short_name] = self.render(definition)
+            except TemplateError as exc:
+                errors.append(exc)
+        if len(errors) == 1:
+            raise errors[0]
+        if errors:
+            raise ManyErrors(errors)
+        return rendered
+
+
+def _template_frame(exc: BaseException, default: Path) -> tuple[Path, int | None]:
+    """The innermost template file and line in the traceback (Jinja rewrites its frames)."""
+    found: tuple[Path, int | None] = (default, None)
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if frame.filename.startswith(str(default.parent) + "/"):
+            found = (Path(frame.filename), frame.lineno)
+    return found

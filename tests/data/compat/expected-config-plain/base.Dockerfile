@@ -1,0 +1,15 @@
+FROM registry.example/bookworm:20240101
+# plain
+RUN apt-get update  \
+    && DEBIAN_FRONTEND=noninteractive \
+    apt-get install  --yes curl ca-certificates less --no-install-recommends \
+    && apt-get clean && rm -rf /var/lib/apt/lists/* 
+RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get remove --yes --purge vim-tiny \
+    && apt-get clean && rm -rf /var/lib/apt/lists/* 
+
+
+USER 33
+
+USER 65534
+
+USER 0

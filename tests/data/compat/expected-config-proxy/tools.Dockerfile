@@ -1,0 +1,2 @@
+FROM registry.example/web:2.4.0
+USER 65534

@@ -1,0 +1,7 @@
+FROM registry.example/team/lib:0.3.1-2-20240101
+LABEL py="3.11.2"
+RUN apt-get update -o Dpkg::Options::="--force-confold" \
+    && DEBIAN_FRONTEND=noninteractive \
+    apt-get install -o Dpkg::Options::="--force-confold" --yes nginx --no-install-recommends \
+    && apt-get clean && rm -rf /var/lib/apt/lists/*  && groupadd -o -g 33 -r www-data && useradd -l -o -r -m -d /var/lib/www-data -g www-data -u 33 www-data
+USER 33:33
