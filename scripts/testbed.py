@@ -28,6 +28,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import docker
 import requests
 
 DEFAULT_SOCKET = "/var/run/docker.sock"
@@ -41,8 +42,6 @@ def free_port() -> int:
 
 def engine_answers(docker_host: str, timeout: float = 2.0) -> bool:
     """True when a Docker engine answers ``/_ping`` at ``docker_host``."""
-    import docker  # local import: the script must start even before the venv is complete
-
     try:
         client = docker.DockerClient(base_url=docker_host, timeout=int(timeout) or 1)
         try:

@@ -140,7 +140,9 @@ class _Where:
         return ConfigError(f"{key}: {problem}", path=path, line=line)
 
 
-def _expect(merged: Mapping[str, Any], key: str, kind: type | tuple[type, ...], where: _Where) -> Any:
+def _expect(
+    merged: Mapping[str, Any], key: str, kind: type | tuple[type, ...], where: _Where
+) -> Any:
     value = merged[key]
     if value is not None and not isinstance(value, kind):
         names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
@@ -171,7 +173,9 @@ def build_config(merged: Mapping[str, Any], where: _Where) -> Config:
         if isinstance(uid, bool) or not isinstance(uid, int):
             raise where.error("known_uid_mappings", f"the uid of {user!r} must be a number")
         uid_map[str(user)] = uid
-    network_mode = _optional_str(merged, "network_mode", where) if "network_mode" in merged else None
+    network_mode = (
+        _optional_str(merged, "network_mode", where) if "network_mode" in merged else None
+    )
     return Config(
         template_vars=merged,
         registry=_optional_str(merged, "registry", where) or "",

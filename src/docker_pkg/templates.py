@@ -180,15 +180,19 @@ class Renderer:
             return template.render(**self.config.template_vars)
         except jinja2.TemplateSyntaxError as exc:
             where = Path(exc.filename) if exc.filename else folder / template_name
-            raise TemplateError(exc.message or "syntax error", image=image, path=where,
-                                line=exc.lineno) from None
+            raise TemplateError(
+                exc.message or "syntax error", image=image, path=where, line=exc.lineno
+            ) from None
         except jinja2.TemplateNotFound as exc:
-            raise TemplateError(f"template not found: {exc.name}", image=image,
-                                path=folder / template_name) from None
+            raise TemplateError(
+                f"template not found: {exc.name}", image=image, path=folder / template_name
+            ) from None
         except Exception as exc:  # noqa: BLE001 - template code can raise anything; reported with its line
             path, line = _template_frame(exc, folder / template_name)
-            message = str(exc) if isinstance(exc, FilterError | jinja2.UndefinedError) else (
-                f"{type(exc).__name__}: {exc}"
+            message = (
+                str(exc)
+                if isinstance(exc, FilterError | jinja2.UndefinedError)
+                else (f"{type(exc).__name__}: {exc}")
             )
             raise TemplateError(message, image=image, path=path, line=line) from None
 
@@ -197,14 +201,12 @@ class Renderer:
         if self.config.force_numeric_user and not has_numeric_user(dockerfile):
             raise TemplateError(
                 "the last USER instruction does not name a numeric uid (force_numeric_user is "
-                "set); use e.g. USER {{ \"www-data\" | uid }}",
+                'set); use e.g. USER {{ "www-data" | uid }}',
                 image=definition.short_name,
                 path=definition.path / TEMPLATE,
                 line=_last_user_line(dockerfile),
             )
-        build = (
-            self.render_file(definition, BUILD_TEMPLATE) if definition.has_build_stage else None
-        )
+        build = self.render_file(definition, BUILD_TEMPLATE) if definition.has_build_stage else None
         return Rendered(definition, dockerfile, build)
 
     def render_all(self, definitions: Iterable[ImageDefinition]) -> dict[str, Rendered]:

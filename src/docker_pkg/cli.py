@@ -1,0 +1,139 @@
+"""The command line: the reference's verbs and flags, errors turned into messages and exit
+statuses (0 success, 1 an image failed, 2 bad invocation or definitions, 130 interrupted).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+
+from docker_pkg import __version__
+from docker_pkg.commands.build import build
+from docker_pkg.commands.render import render
+from docker_pkg.config import Config, load_config
+from docker_pkg.engine import DockerEngine
+from docker_pkg.errors import DockerPkgError
+from docker_pkg.logs import DEFAULT_LOGFILE, RedactSecrets, setup_logging
+from docker_pkg.naming import tag_suffix
+
+log = logging.getLogger(__name__)
+
+EXIT_INTERRUPTED = 130
+
+
+def _add_select(parser: argparse._ActionsContainer, what: str) -> None:
+    parser.add_argument(
+        "--select",
+        metavar="GLOB",
+        default=None,
+        help=f"a glob pattern for the images to {what}, matched on registry/namespace/name:tag",
+    )
+
+
+def _add_directory(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("directory", metavar="DIRECTORY", help="the directory to scan for images")
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="docker-pkg", description="Build, verify and publish trees of Docker images."
+    )
+    parser.add_argument("--version", action="version", version=f"docker-pkg {__version__}")
+    parser.add_argument("-c", "--configfile", default="config.yaml", help="configuration file")
+    level = parser.add_argument_group("logging options").add_mutually_exclusive_group()
+    level.add_argument("--debug", action="store_true", help="debug logging to the terminal")
+    level.add_argument("--info", action="store_true", help="info logging to the terminal")
+    verbs = parser.add_subparsers(dest="mode", metavar="{build,render}", required=True)
+
+    build = verbs.add_parser("build", help="build, verify and publish images")
+    opts = build.add_argument_group("options for docker build")
+    nightly = opts.add_mutually_exclusive_group()
+    nightly.add_argument("--nightly", action="store_true", help="tag with -YYYYMMDD appended")
+    nightly.add_argument(
+        "--snapshot", action="store_true", help="tag with -YYYYMMDD-HHMMSS appended"
+    )
+    opts.add_argument(
+        "--use-cache", dest="nocache", action="store_false", help="use the Docker build cache"
+    )
+    opts.add_argument(
+        "--no-pull", dest="pull", action="store_false", help="do not pull images from the registry"
+    )
+    _add_select(opts, "build")
+    _add_directory(build)
+
+    render = verbs.add_parser("render", help="render Dockerfiles without building")
+    _add_select(render, "render")
+    render.add_argument(
+        "--output", metavar="DIR", default=None, help="write DIR/<name>/Dockerfile per image"
+    )
+    _add_directory(render)
+    return parser.parse_args(argv)
+
+
+def _tag_suffix(args: argparse.Namespace, now: datetime) -> str:
+    if getattr(args, "snapshot", False):
+        return tag_suffix("snapshot", now)
+    if getattr(args, "nightly", False):
+        return tag_suffix("nightly", now)
+    return ""
+
+
+def dispatch(args: argparse.Namespace, config: Config, logfile: Path | None) -> int:
+    directory = Path(args.directory)
+    suffix = _tag_suffix(args, datetime.now())
+    if args.mode == "render":
+        output = Path(args.output) if args.output else None
+        return render(
+            config=config,
+            directory=directory,
+            select=args.select,
+            output=output,
+            tag_suffix=suffix,
+        )
+    if args.mode == "build":
+        return build(
+            config=config,
+            directory=directory,
+            engine=DockerEngine(),
+            select=args.select,
+            nocache=args.nocache,
+            pull=args.pull,
+            tag_suffix=suffix,
+            logfile=logfile,
+        )
+    raise AssertionError(f"unknown mode {args.mode}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    level = "debug" if args.debug else "info" if args.info else None
+    # render prints what it makes; only a build keeps a log file by default.
+    redactor, logfile = setup_logging(level, DEFAULT_LOGFILE if args.mode == "build" else None)
+    try:
+        config = load_config(Path(args.configfile), os.environ)
+        for secret in config.secrets():
+            redactor.add(secret)
+        return dispatch(args, config, logfile)
+    except DockerPkgError as exc:
+        return report_error(exc, redactor, to_logfile=logfile is not None)
+    except KeyboardInterrupt:
+        print("docker-pkg: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def report_error(exc: DockerPkgError, redactor: RedactSecrets, *, to_logfile: bool) -> int:
+    text = redactor.redact(str(exc))
+    if to_logfile:
+        log.error("%s", text)
+    for line in text.splitlines() or [""]:
+        print(f"docker-pkg: error: {line}", file=sys.stderr)
+    return exc.exit_status
+
+
+def run() -> None:
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""One module per CLI verb: arguments in, a call, results out as text and an exit status."""

@@ -1,0 +1,55 @@
+"""``docker-pkg render``: write the Dockerfiles the build would use; no engine needed."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TextIO
+
+from docker_pkg.config import Config
+from docker_pkg.errors import ManyErrors, TemplateError, UsageError
+from docker_pkg.plan import selection
+from docker_pkg.workspace import Workspace
+
+
+def render(
+    *,
+    config: Config,
+    directory: Path,
+    select: str | None,
+    output: Path | None,
+    tag_suffix: str = "",
+    stdout: TextIO = sys.stdout,
+) -> int:
+    workspace = Workspace.load(directory, config, tag_suffix)
+    names = sorted(selection(workspace.labels, select))
+    if not names:
+        raise UsageError(f"no image in {directory} matches {select!r}")
+    if output is None and len(names) > 1:
+        raise UsageError(
+            f"{len(names)} images selected: give --output DIR, or --select exactly one image"
+        )
+    renderer = workspace.renderer()
+    errors: list[UsageError] = []
+    for name in names:
+        try:
+            rendered = renderer.render(workspace.definitions[name])
+        except TemplateError as exc:
+            errors.append(exc)
+            continue
+        if output is None:
+            stdout.write(rendered.dockerfile)
+            if not rendered.dockerfile.endswith("\n"):
+                stdout.write("\n")
+            continue
+        folder = output / name
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "Dockerfile").write_text(rendered.dockerfile, encoding="utf-8")
+        if rendered.build_dockerfile is not None:
+            (folder / "Dockerfile.build").write_text(rendered.build_dockerfile, encoding="utf-8")
+        print(f"* {workspace.label(name)} -> {folder / 'Dockerfile'}", file=stdout)
+    if len(errors) == 1:
+        raise errors[0]
+    if errors:
+        raise ManyErrors(errors)
+    return 0

@@ -1,0 +1,236 @@
+"""The narrow interface between docker-pkg and a Docker engine, and its Docker SDK version.
+
+One :class:`DockerEngine` per engine: a run may hold several. Nothing here is global.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import docker
+import docker.errors
+import requests
+from docker.utils import kwargs_from_env
+
+from docker_pkg.errors import BuildError, EngineError, PublishError
+
+log = logging.getLogger(__name__)
+
+OutputSink = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class BuildRequest:
+    """Everything an engine needs to build one image from a streamed context."""
+
+    context: Iterable[bytes]
+    tag: str
+    nocache: bool = True
+    buildargs: Mapping[str, str] = field(default_factory=dict)
+    container_limits: Mapping[str, str] = field(default_factory=dict)
+    network_mode: str | None = None
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LocalImage:
+    id: str
+    tags: tuple[str, ...]
+
+
+class Engine(Protocol):
+    """What docker-pkg asks of an engine."""
+
+    @property
+    def address(self) -> str: ...
+
+    def ping(self) -> None: ...
+
+    def image_exists(self, reference: str) -> bool: ...
+
+    def build(self, request: BuildRequest, output: OutputSink) -> str: ...
+
+    def tag(self, image: str, repository: str, tag: str) -> None: ...
+
+    def push(
+        self, repository: str, tag: str, auth: Mapping[str, str] | None, output: OutputSink
+    ) -> str | None: ...
+
+    def pull(self, reference: str, auth: Mapping[str, str] | None) -> None: ...
+
+    def list_images(self, repository: str) -> list[LocalImage]: ...
+
+    def remove_image(self, reference: str) -> None: ...
+
+
+class _LineSplitter:
+    """Engine ``stream`` chunks carry partial or several lines; emit whole lines only."""
+
+    def __init__(self, output: OutputSink):
+        self._output = output
+        self._pending = ""
+
+    def feed(self, text: str) -> None:
+        self._pending += text
+        *lines, self._pending = self._pending.split("\n")
+        for line in lines:
+            self._output(line.rstrip("\r"))
+
+    def flush(self) -> None:
+        if self._pending:
+            self._output(self._pending)
+            self._pending = ""
+
+
+def _error_text(chunk: Mapping[str, Any]) -> str:
+    detail = chunk.get("errorDetail") or {}
+    message = str(detail.get("message") or chunk.get("error") or "unknown error").strip()
+    code = detail.get("code")
+    return f"{message} (exit code {code})" if code else message
+
+
+class DockerEngine:
+    """An engine reached through the Docker SDK's low-level API client."""
+
+    def __init__(self, base_url: str | None = None, timeout: int = 600):
+        kwargs: dict[str, Any] = {} if base_url else dict(kwargs_from_env())
+        if base_url:
+            kwargs["base_url"] = base_url
+        self._base_url = str(kwargs.get("base_url") or "unix:///var/run/docker.sock")
+        try:
+            self._api = docker.APIClient(version="auto", timeout=timeout, **kwargs)
+        except docker.errors.DockerException as exc:
+            raise EngineError(
+                f"cannot reach the Docker engine at {self._base_url}: {exc}"
+            ) from None
+
+    @property
+    def address(self) -> str:
+        return self._base_url
+
+    def close(self) -> None:
+        self._api.close()
+
+    def _call(self, what: str, fn: Callable[[], Any]) -> Any:
+        try:
+            return fn()
+        except docker.errors.APIError as exc:
+            raise EngineError(f"{what}: {exc.explanation or exc}") from None
+        except (requests.RequestException, docker.errors.DockerException) as exc:
+            raise EngineError(f"{what}: engine at {self._base_url} failed: {exc}") from None
+
+    def ping(self) -> None:
+        self._call("ping", self._api.ping)
+
+    def image_exists(self, reference: str) -> bool:
+        try:
+            self._api.inspect_image(reference)  # type: ignore[no-untyped-call]
+            return True
+        except docker.errors.ImageNotFound:
+            return False
+        except docker.errors.APIError as exc:
+            raise EngineError(f"inspecting {reference}: {exc.explanation or exc}") from None
+        except requests.RequestException as exc:
+            raise EngineError(f"engine at {self._base_url} failed: {exc}") from None
+
+    def build(self, request: BuildRequest, output: OutputSink) -> str:
+        """Build and tag the image; return its id. Any error in the stream raises."""
+        lines = _LineSplitter(output)
+        image_id = ""
+
+        def stream() -> Iterator[dict[str, Any]]:
+            # The SDK's stubs know file objects only; requests streams any iterable of bytes.
+            context: Any = request.context
+            limits: Any = dict(request.container_limits)
+            return self._api.build(
+                fileobj=context,
+                custom_context=True,
+                tag=request.tag,
+                nocache=request.nocache,
+                rm=True,
+                forcerm=True,
+                pull=False,
+                buildargs=dict(request.buildargs),
+                container_limits=limits,
+                network_mode=request.network_mode,
+                labels=dict(request.labels) or None,
+                decode=True,
+            )
+
+        try:
+            for chunk in self._call(f"building {request.tag}", stream):
+                if "error" in chunk or "errorDetail" in chunk:
+                    lines.flush()
+                    raise BuildError(_error_text(chunk))
+                if "stream" in chunk:
+                    lines.feed(str(chunk["stream"]))
+                elif "status" in chunk:
+                    lines.feed(str(chunk["status"]) + "\n")
+                aux = chunk.get("aux")
+                if isinstance(aux, dict) and aux.get("ID"):
+                    image_id = str(aux["ID"])
+        except (requests.RequestException, docker.errors.DockerException) as exc:
+            raise BuildError(f"the engine connection failed during the build: {exc}") from None
+        lines.flush()
+        if not image_id:
+            image_id = str(
+                self._call(
+                    "inspecting the built image",
+                    lambda: self._api.inspect_image(request.tag),  # type: ignore[no-untyped-call]
+                )["Id"]
+            )
+        return image_id
+
+    def tag(self, image: str, repository: str, tag: str) -> None:
+        self._call(
+            f"tagging {image} as {repository}:{tag}", lambda: self._api.tag(image, repository, tag)
+        )
+
+    def push(
+        self, repository: str, tag: str, auth: Mapping[str, str] | None, output: OutputSink
+    ) -> str | None:
+        """Push ``repository:tag``; an error anywhere in the stream fails the push."""
+        digest: str | None = None
+        label = f"{repository}:{tag}"
+        try:
+            for chunk in self._api.push(
+                repository, tag, auth_config=dict(auth) if auth else None, stream=True, decode=True
+            ):
+                if "error" in chunk or "errorDetail" in chunk:
+                    raise PublishError(f"pushing {label}: {_error_text(chunk)}")
+                aux = chunk.get("aux")
+                if isinstance(aux, dict) and aux.get("Digest"):
+                    digest = str(aux["Digest"])
+                status = chunk.get("status")
+                if status and "progress" not in chunk:
+                    output(f"{chunk.get('id', '')}: {status}" if chunk.get("id") else str(status))
+        except docker.errors.APIError as exc:
+            raise PublishError(f"pushing {label}: {exc.explanation or exc}") from None
+        except (requests.RequestException, docker.errors.DockerException) as exc:
+            raise PublishError(f"pushing {label}: engine connection failed: {exc}") from None
+        return digest
+
+    def pull(self, reference: str, auth: Mapping[str, str] | None) -> None:
+        repository, _, tag = reference.rpartition(":")
+        if "/" in tag or not repository:
+            repository, tag = reference, "latest"
+        try:
+            for chunk in self._api.pull(
+                repository, tag, auth_config=dict(auth) if auth else None, stream=True, decode=True
+            ):
+                if "error" in chunk or "errorDetail" in chunk:
+                    raise EngineError(f"pulling {reference}: {_error_text(chunk)}")
+        except docker.errors.APIError as exc:
+            raise EngineError(f"pulling {reference}: {exc.explanation or exc}") from None
+        except (requests.RequestException, docker.errors.DockerException) as exc:
+            raise EngineError(f"pulling {reference}: engine connection failed: {exc}") from None
+
+    def list_images(self, repository: str) -> list[LocalImage]:
+        found = self._call(f"listing {repository}", lambda: self._api.images(name=repository))
+        return [LocalImage(str(i["Id"]), tuple(i.get("RepoTags") or ())) for i in found]
+
+    def remove_image(self, reference: str) -> None:
+        self._call(f"removing {reference}", lambda: self._api.remove_image(reference))

@@ -1,0 +1,107 @@
+"""A Distribution API v2 client: is ``name:tag`` in the registry?
+
+Plain HTTP is used only for registries on loopback (as the Docker engine itself allows);
+every other registry is spoken to over HTTPS, verified with ``ca_bundle`` when set.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from dataclasses import dataclass
+
+import requests
+
+from docker_pkg.errors import RegistryError
+
+log = logging.getLogger(__name__)
+
+MANIFEST_TYPES = ", ".join(
+    (
+        "application/vnd.docker.distribution.manifest.v2+json",
+        "application/vnd.docker.distribution.manifest.list.v2+json",
+        "application/vnd.oci.image.manifest.v1+json",
+        "application/vnd.oci.image.index.v1+json",
+    )
+)
+TIMEOUT = (5.0, 30.0)
+
+
+def is_loopback(registry: str) -> bool:
+    """True for ``localhost``, 127.0.0.0/8 and ``::1``, with or without a port."""
+    host = registry
+    if host.startswith("["):
+        host = host[1 : host.find("]")]
+    elif host.count(":") == 1:
+        host = host.split(":", 1)[0]
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True)
+class ManifestStatus:
+    exists: bool
+    digest: str | None = None
+
+
+class RegistryClient:
+    """One pooled HTTP session for one registry, shared by every check of a run."""
+
+    def __init__(
+        self,
+        registry: str,
+        *,
+        username: str | None = None,
+        password: str | None = None,
+        ca_bundle: str | None = None,
+        http_proxy: str | None = None,
+    ):
+        self.registry = registry
+        scheme = "http" if is_loopback(registry) else "https"
+        self.base_url = f"{scheme}://{registry}/v2"
+        self._session = requests.Session()
+        if username and password:
+            self._session.auth = (username, password)
+        if ca_bundle:
+            self._session.verify = ca_bundle
+        if http_proxy and scheme == "https":
+            self._session.proxies = {"https": http_proxy}
+        self._session.headers["Accept"] = MANIFEST_TYPES
+
+    def close(self) -> None:
+        self._session.close()
+
+    def manifest(self, repository: str, tag: str) -> ManifestStatus:
+        """Whether ``repository:tag`` (a path inside this registry) has a manifest."""
+        url = f"{self.base_url}/{repository}/manifests/{tag}"
+        try:
+            response = self._session.head(url, timeout=TIMEOUT)
+            if response.status_code == 405:  # some registries allow only GET
+                response = self._session.get(url, timeout=TIMEOUT)
+        except requests.exceptions.SSLError as exc:
+            raise RegistryError(
+                f"TLS failed talking to registry {self.registry} (set ca_bundle?): {exc}"
+            ) from None
+        except requests.RequestException as exc:
+            raise RegistryError(f"cannot reach registry {self.registry}: {exc}") from None
+        if response.status_code == 200:
+            return ManifestStatus(True, response.headers.get("Docker-Content-Digest"))
+        if response.status_code == 404:
+            return ManifestStatus(False)
+        if response.status_code in (401, 403):
+            raise RegistryError(
+                f"registry {self.registry} refused access to {repository} "
+                f"(HTTP {response.status_code}): check username and password"
+            )
+        raise RegistryError(
+            f"registry {self.registry} answered HTTP {response.status_code} for {repository}:{tag}"
+        )
+
+    def repository_path(self, full_name: str) -> str:
+        """The repository path inside this registry of ``registry/namespace/name``."""
+        prefix = self.registry + "/"
+        return full_name[len(prefix) :] if full_name.startswith(prefix) else full_name

@@ -1,0 +1,73 @@
+"""Verification: run ``verify_command`` (by default the image's ``test.sh``) on a built image."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shlex
+import shutil
+import subprocess
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from docker_pkg.errors import VerifyError
+
+log = logging.getLogger(__name__)
+
+TAIL_LINES = 20
+
+
+def verify_argv(
+    command: str, args: Sequence[str], image_path: Path, label: str
+) -> list[str] | None:
+    """The command to run, or None when an argument names a ``{path}`` file that is missing."""
+    for arg in args:
+        for part in shlex.split(arg):
+            if "{path}" in part and not os.path.exists(part.replace("{path}", str(image_path))):
+                return None
+    return [command, *(a.format(path=image_path, image=label) for a in args)]
+
+
+def verify_environment(
+    environ: Mapping[str, str], proxy_vars: Mapping[str, str], docker_host: str | None
+) -> dict[str, str]:
+    """Only PATH and the proxy variables, as the reference; plus DOCKER_HOST naming the engine
+    that built the image, so that ``docker run`` in ``test.sh`` reaches that image."""
+    env = dict(proxy_vars)
+    if environ.get("PATH"):
+        env["PATH"] = environ["PATH"]
+    if docker_host:
+        env["DOCKER_HOST"] = docker_host
+    return env
+
+
+def run_verification(
+    argv: list[str], env: Mapping[str, str], output: logging.Logger, timeout: float | None = None
+) -> None:
+    """Run ``argv``; its output goes to ``output``; a failure raises with the last lines."""
+    executable = shutil.which(argv[0], path=env.get("PATH"))
+    if executable is None:
+        raise VerifyError(f"verification command {argv[0]!r} not found")
+    try:
+        proc = subprocess.run(
+            argv,
+            env=dict(env),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            timeout=timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise VerifyError(f"verification timed out after {timeout:.0f}s") from None
+    except OSError as exc:
+        raise VerifyError(f"cannot run {argv[0]}: {exc.strerror}") from None
+    lines = proc.stdout.decode("utf-8", errors="replace").splitlines()
+    for line in lines:
+        output.info("verify: %s", line)
+    if proc.returncode != 0:
+        tail = "\n".join(lines[-TAIL_LINES:])
+        raise VerifyError(
+            f"verification failed with exit status {proc.returncode}"
+            + (f"; last output:\n{tail}" if tail else "")
+        )
