@@ -4,8 +4,9 @@ Used three ways:
 
 * ``python scripts/testbed.py run -- CMD ...`` starts both, runs CMD with ``DOCKER_HOST`` and
   ``DOCKER_PKG_TEST_REGISTRY`` set, stops both and exits with CMD's status;
-* ``python scripts/testbed.py run --reuse -- CMD ...`` does the same but reuses an engine that
-  already answers at ``DOCKER_HOST`` (or the default socket) instead of starting one;
+* ``python scripts/testbed.py run --reuse --registry-port 5000 -- CMD ...`` does the same but
+  reuses an engine that already answers at ``DOCKER_HOST`` (or the default socket), and a
+  registry that already answers on that port, instead of starting them;
 * ``tests/conftest.py`` imports :class:`Testbed` when the suite is run without the variables.
 
 The engine runs with ``--bridge=none --iptables=false``: containers get loopback only, and
@@ -24,7 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -52,12 +53,21 @@ def engine_answers(docker_host: str, timeout: float = 2.0) -> bool:
         return False
 
 
-def wait_until(check: object, what: str, timeout: float, proc: subprocess.Popen[bytes]) -> None:
+def registry_answers(address: str) -> bool:
+    try:
+        return requests.get(f"http://{address}/v2/", timeout=1).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def wait_until(
+    check: Callable[[], bool], what: str, timeout: float, proc: subprocess.Popen[bytes]
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"{what} exited early with status {proc.returncode}")
-        if callable(check) and check():
+        if check():
             return
         time.sleep(0.2)
     raise RuntimeError(f"{what} did not become ready within {timeout:.0f}s")
@@ -73,13 +83,16 @@ class Testbed:
     _procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
     _owns_engine: bool = False
 
-    def start(self, reuse_engine: bool = False) -> None:
+    def start(self, reuse: bool = False, registry_port: int | None = None) -> None:
         existing = os.environ.get("DOCKER_HOST") or f"unix://{DEFAULT_SOCKET}"
-        if reuse_engine and engine_answers(existing):
+        if reuse and engine_answers(existing):
             self.docker_host = existing
         else:
             self._start_engine()
-        self._start_registry()
+        if reuse and registry_port and registry_answers(f"127.0.0.1:{registry_port}"):
+            self.registry = f"127.0.0.1:{registry_port}"
+        else:
+            self._start_registry(registry_port or free_port())
 
     def _spawn(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
         log = open(self.root / f"{name}.log", "wb")  # noqa: SIM115 (kept open for the process)
@@ -112,10 +125,9 @@ class Testbed:
         self._owns_engine = True
         wait_until(lambda: engine_answers(self.docker_host), "dockerd", 60, proc)
 
-    def _start_registry(self) -> None:
+    def _start_registry(self, port: int) -> None:
         if shutil.which("docker-registry") is None:
             raise RuntimeError("docker-registry is not installed (apt-get install docker-registry)")
-        port = free_port()
         storage = self.root / "registry"
         storage.mkdir()
         config = self.root / "registry.yml"
@@ -129,14 +141,7 @@ class Testbed:
         )
         proc = self._spawn("registry", ["docker-registry", "serve", str(config)])
         self.registry = f"127.0.0.1:{port}"
-
-        def answers() -> bool:
-            try:
-                return requests.get(f"http://{self.registry}/v2/", timeout=1).status_code == 200
-            except requests.RequestException:
-                return False
-
-        wait_until(answers, "docker-registry", 30, proc)
+        wait_until(lambda: registry_answers(self.registry), "docker-registry", 30, proc)
 
     def environ(self) -> dict[str, str]:
         return {"DOCKER_HOST": self.docker_host, "DOCKER_PKG_TEST_REGISTRY": self.registry}
@@ -161,10 +166,10 @@ class Testbed:
 
 
 @contextlib.contextmanager
-def running(reuse_engine: bool = False) -> Iterator[Testbed]:
+def running(reuse: bool = False, registry_port: int | None = None) -> Iterator[Testbed]:
     bed = Testbed()
     try:
-        bed.start(reuse_engine=reuse_engine)
+        bed.start(reuse=reuse, registry_port=registry_port)
         yield bed
     finally:
         bed.stop()
@@ -174,13 +179,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="verb", required=True)
     run = sub.add_parser("run", help="start the engine and registry, run a command, stop them")
-    run.add_argument("--reuse", action="store_true", help="reuse an engine that already answers")
+    run.add_argument(
+        "--reuse", action="store_true", help="reuse an engine and registry that already answer"
+    )
+    run.add_argument("--registry-port", type=int, default=None, help="registry port on 127.0.0.1")
     run.add_argument("command", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         parser.error("run needs a command after --")
-    with running(reuse_engine=args.reuse) as bed:
+    with running(reuse=args.reuse, registry_port=args.registry_port) as bed:
         print(f"testbed: engine {bed.docker_host}, registry {bed.registry}", flush=True)
         env = {**os.environ, **bed.environ()}
         completed = subprocess.run(command, env=env, check=False)

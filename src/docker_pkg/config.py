@@ -45,7 +45,7 @@ CONTAINER_LIMIT_KEYS = ("memory", "memswap", "cpushares", "cpusetcpus")
 class Config:
     """Typed settings of one run. ``template_vars`` is the whole merged mapping."""
 
-    template_vars: Mapping[str, Any]
+    template_vars: Mapping[str, Any] = field(repr=False)
     registry: str = ""
     namespace: str = ""
     username: str | None = None

@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
-LOG_FORMAT = "%(asctime)s [docker-pkg-build] %(levelname)s - %(message)s (%(filename)s:%(lineno)s)"
+LOG_FORMAT = "%(asctime)s [docker-pkg-build] %(levelname)s - %(name)s: %(message)s"
 DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
 DEFAULT_LOGFILE = Path("docker-pkg-build.log")
 REDACTED = "********"
@@ -35,6 +36,17 @@ class RedactSecrets(logging.Filter):
             if redacted != message:
                 record.msg, record.args = redacted, None
         return True
+
+
+class ImageLog(logging.LoggerAdapter[logging.Logger]):
+    """Log lines about one image, each prefixed with its label (one build log, many images)."""
+
+    def __init__(self, label: str):
+        super().__init__(logging.getLogger("docker_pkg.image"), {"image": label})
+        self.label = label
+
+    def process(self, msg: object, kwargs: Any) -> tuple[object, Any]:
+        return f"[{self.label}] {msg}", kwargs
 
 
 def setup_logging(

@@ -16,6 +16,7 @@ from enum import StrEnum
 from docker_pkg.context import stream_context
 from docker_pkg.engine import BuildRequest, Engine
 from docker_pkg.errors import OperationError
+from docker_pkg.logs import ImageLog
 from docker_pkg.plan import State, resolve_state
 from docker_pkg.registry import RegistryClient
 from docker_pkg.templates import Rendered
@@ -62,8 +63,8 @@ class BuildRun:
     def pulling(self) -> bool:
         return self.options.pull and self.registry is not None
 
-    def image_logger(self, name: str) -> logging.Logger:
-        return logging.getLogger(f"docker-pkg.image.{self.workspace.label(name)}")
+    def image_logger(self, name: str) -> ImageLog:
+        return ImageLog(self.workspace.label(name))
 
     def _auth(self) -> dict[str, str] | None:
         config = self.workspace.config

@@ -42,7 +42,10 @@ def verify_environment(
 
 
 def run_verification(
-    argv: list[str], env: Mapping[str, str], output: logging.Logger, timeout: float | None = None
+    argv: list[str],
+    env: Mapping[str, str],
+    output: logging.Logger | logging.LoggerAdapter[logging.Logger],
+    timeout: float | None = None,
 ) -> None:
     """Run ``argv``; its output goes to ``output``; a failure raises with the last lines."""
     executable = shutil.which(argv[0], path=env.get("PATH"))

@@ -1,0 +1,114 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from docker_pkg.config import DEFAULTS, config_from_mapping, load_config, user_config_path
+from docker_pkg.errors import ConfigError
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def test_defaults_fill_every_reference_key(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path / "c.yaml", ""), {"HOME": str(tmp_path)})
+    assert dict(config.template_vars) == dict(DEFAULTS)
+    assert config.registry == ""
+    assert config.scan_workers == 8
+    assert config.verify_command == "/bin/bash"
+    assert config.verify_args == ("-c", "{path}/test.sh {image}")
+    assert config.known_uid_mappings == {"root": 0, "www-data": 33, "nobody": 65534}
+    assert not config.can_publish
+    assert config.network_mode is None
+
+
+def test_configfile_wins_over_user_file_and_unknown_keys_are_template_vars(tmp_path: Path) -> None:
+    env = {"XDG_CONFIG_HOME": str(tmp_path / "xdg")}
+    write(tmp_path / "xdg" / "docker-pkg.yaml", "registry: user.example\nnamespace: mine\nfoo: 1\n")
+    config = load_config(write(tmp_path / "c.yaml", "registry: local.example\nbar: two\n"), env)
+    assert config.registry == "local.example"
+    assert config.namespace == "mine"
+    assert config.template_vars["foo"] == 1
+    assert config.template_vars["bar"] == "two"
+
+
+def test_user_file_falls_back_to_home_config(tmp_path: Path) -> None:
+    assert user_config_path({"HOME": "/h"}) == Path("/h/.config/docker-pkg.yaml")
+    assert user_config_path({"HOME": "/h", "XDG_CONFIG_HOME": "/x"}) == Path("/x/docker-pkg.yaml")
+
+
+def test_missing_config_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="configuration file not found") as info:
+        load_config(tmp_path / "nope.yaml", {})
+    assert info.value.path == tmp_path / "nope.yaml"
+    assert info.value.exit_status == 2
+
+
+def test_invalid_yaml_names_file_and_line(tmp_path: Path) -> None:
+    path = write(tmp_path / "c.yaml", "registry: a\nnamespace: [unclosed\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path, {})
+    assert info.value.path == path
+    assert info.value.line is not None
+    assert str(path) in str(info.value)
+
+
+def test_http_proxy_is_the_apt_proxy_unless_one_is_given(tmp_path: Path) -> None:
+    config = config_from_mapping({"http_proxy": "http://127.0.0.1:3128"})
+    assert config.template_vars["apt_only_proxy"] == "http://127.0.0.1:3128"
+    assert config.proxy_build_args == {
+        "http_proxy": "http://127.0.0.1:3128",
+        "https_proxy": "http://127.0.0.1:3128",
+        "HTTP_PROXY": "http://127.0.0.1:3128",
+        "HTTPS_PROXY": "http://127.0.0.1:3128",
+    }
+    other = config_from_mapping({"http_proxy": "http://a:1", "apt_only_proxy": "http://b:2"})
+    assert other.template_vars["apt_only_proxy"] == "http://b:2"
+
+
+def test_container_limits_are_parsed() -> None:
+    config = config_from_mapping({"container_limits": "memory=1g,cpushares=512"})
+    assert config.container_limits == {"memory": "1g", "cpushares": "512"}
+
+
+def test_unknown_container_limit_key_is_rejected_with_its_line(tmp_path: Path) -> None:
+    path = write(tmp_path / "c.yaml", "registry: r\ncontainer_limits: memory=1g,cpus=2\n")
+    with pytest.raises(ConfigError, match="unknown key 'cpus'") as info:
+        load_config(path, {})
+    assert info.value.line == 2
+
+
+def test_malformed_container_limit_is_rejected() -> None:
+    with pytest.raises(ConfigError, match="key=value"):
+        config_from_mapping({"container_limits": "memory"})
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"scan_workers": 0}, "scan_workers"),
+        ({"scan_workers": "many"}, "scan_workers"),
+        ({"base_images": "reg/img:1"}, "base_images"),
+        ({"verify_args": ["-c", 3]}, "verify_args"),
+        ({"known_uid_mappings": {"app": "x"}}, "known_uid_mappings"),
+    ],
+)
+def test_bad_values_are_rejected(values: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        config_from_mapping(values)
+
+
+def test_non_mapping_config_is_rejected(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="mapping"):
+        load_config(write(tmp_path / "c.yaml", "- a\n- b\n"), {})
+
+
+def test_password_is_not_in_repr() -> None:
+    config = config_from_mapping({"username": "u", "password": "s3cr3t-pw", "registry": "r"})
+    assert "s3cr3t-pw" not in repr(config)
+    assert config.can_publish
+    assert config.secrets() == ["s3cr3t-pw"]

@@ -1,0 +1,162 @@
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from docker_pkg.config import Config, config_from_mapping, load_config
+from docker_pkg.errors import ManyErrors, TemplateError
+from docker_pkg.templates import Filters, Renderer, has_numeric_user
+from docker_pkg.workspace import Workspace
+from tests.helpers import write_image
+
+COMPAT = Path(__file__).parent.parent / "data" / "compat"
+# The reference glues the proxy line of apt_remove onto `apt-get update` with a stray
+# backslash (spec 3, Fix); everything else must be byte-identical.
+REFERENCE_APT_REMOVE_BUG = ("80_proxy  && \\apt-get update", "80_proxy \\\n    && apt-get update")
+
+
+@pytest.mark.parametrize("config_name", ["config", "config-proxy", "config-plain"])
+def test_rendered_dockerfiles_match_the_reference_byte_for_byte(config_name: str) -> None:
+    """Expected files were made by docker-pkg 4.0.4 (scripts/reference_render.py)."""
+    config = load_config(COMPAT / f"{config_name}.yaml", {"HOME": "/nonexistent"})
+    workspace = Workspace.load(COMPAT, config)
+    rendered = workspace.renderer().render_all(workspace.definitions.values())
+    expected_dir = COMPAT / f"expected-{config_name}"
+    assert sorted(rendered) == sorted(p.stem for p in expected_dir.glob("*.Dockerfile"))
+    for name, result in rendered.items():
+        expected = (expected_dir / f"{name}.Dockerfile").read_text()
+        expected = expected.replace(*REFERENCE_APT_REMOVE_BUG)
+        assert result.dockerfile == expected, name
+
+
+def filters(**values: object) -> Filters:
+    config = config_from_mapping(values)
+    return Renderer(config, values.get("known", ())).filters  # type: ignore[arg-type]
+
+
+def test_apt_install_exact_text() -> None:
+    assert filters(apt_options="-q").apt_install("a\nb c") == (
+        "apt-get update -q \\\n"
+        "    && DEBIAN_FRONTEND=noninteractive \\\n"
+        "    apt-get install -q --yes a b c --no-install-recommends \\\n"
+        "    && apt-get clean && rm -rf /var/lib/apt/lists/* "
+    )
+
+
+def test_apt_remove_with_proxy_is_fixed() -> None:
+    assert filters(apt_only_proxy="http://p:1").apt_remove("vim") == (
+        "echo 'Acquire::http::Proxy \"http://p:1\";' > /etc/apt/apt.conf.d/80_proxy \\\n"
+        "    && apt-get update && DEBIAN_FRONTEND=noninteractive apt-get remove --yes --purge "
+        "vim \\\n"
+        "    && rm -f /etc/apt/apt.conf.d/80_proxy \\\n"
+        "    && apt-get clean && rm -rf /var/lib/apt/lists/* "
+    )
+
+
+def test_image_tag_works_with_a_registry_port() -> None:
+    f = filters(
+        registry="localhost:5000",
+        namespace="ns",
+        known=("localhost:5000/ns/base:1.0-2", "localhost:5000/ns/other:3"),
+    )
+    assert f.image_tag("base") == "localhost:5000/ns/base:1.0-2"
+    assert f.upstream_version("localhost:5000/ns/base:1.0-2") == "1.0"
+
+
+@pytest.mark.parametrize(
+    ("label", "expected"),
+    [
+        ("r/x:1.2.3", "1.2.3"),
+        ("r/x:1.2.3-4", "1.2.3"),
+        ("r/x:1.63.0-1-20241211", "1.63.0"),
+        ("r/x:2.0-s1", "2.0"),
+    ],
+)
+def test_upstream_version(label: str, expected: str) -> None:
+    assert Filters.upstream_version(label) == expected
+
+
+def test_uid_and_add_user(caplog: pytest.LogCaptureFixture) -> None:
+    f = filters(known_uid_mappings={"www-data": 33, "app": 900})
+    assert f.uid("www-data") == "33"
+    with caplog.at_level(logging.WARNING):
+        assert f.uid("stranger") == "stranger"
+    assert "UID mapping for user stranger not found" in caplog.text
+    assert f.add_user("app") == (
+        "groupadd -o -g 900 -r app && useradd -l -o -r -m -d /var/lib/app -g app -u 900 app"
+    )
+
+
+def test_numeric_user_check() -> None:
+    assert has_numeric_user("FROM x\nRUN y\n")
+    assert has_numeric_user("USER root\nUSER 33\n")
+    assert has_numeric_user("USER 33:33")
+    assert not has_numeric_user("USER 33\nUSER www-data\n")
+
+
+def render_tree(tmp_path: Path, config: Config) -> dict[str, str]:
+    workspace = Workspace.load(tmp_path, config)
+    rendered = workspace.renderer().render_all(workspace.definitions.values())
+    return {name: r.dockerfile for name, r in rendered.items()}
+
+
+def test_includes_are_relative_to_the_image_folder_and_do_works(tmp_path: Path) -> None:
+    write_image(
+        tmp_path,
+        "img",
+        template='{% set l = [] %}{% do l.append("b") %}{% include "part.inc" %}\n{{ l[0] }}',
+        files={"part.inc": "FROM scratch"},
+    )
+    assert render_tree(tmp_path, config_from_mapping({})) == {"img": "FROM scratch\nb"}
+
+
+def test_every_template_error_is_reported_with_image_file_and_line(tmp_path: Path) -> None:
+    write_image(tmp_path, "undef", template="FROM scratch\n\nRUN {{ nope }}\n")
+    write_image(tmp_path, "unknown", template='FROM {{ "ghost" | image_tag }}\n')
+    write_image(tmp_path, "syntax", template="FROM scratch\n{% if %}\n")
+    write_image(tmp_path, "nouser", template='RUN {{ "bob" | add_user }}\n')
+    write_image(tmp_path, "fine", template="FROM scratch\n")
+    with pytest.raises(ManyErrors) as info:
+        render_tree(tmp_path, config_from_mapping({}))
+    errors = {e.image: e for e in info.value.errors if isinstance(e, TemplateError)}
+    assert set(errors) == {"undef", "unknown", "syntax", "nouser"}
+    assert errors["undef"].line == 3
+    assert "'nope' is undefined" in str(errors["undef"])
+    assert errors["undef"].path == tmp_path / "undef" / "Dockerfile.template"
+    assert errors["unknown"].line == 1
+    assert "ghost" in str(errors["unknown"])
+    assert errors["syntax"].line == 2
+    assert "bob" in str(errors["nouser"])
+
+
+def test_error_in_an_include_names_the_included_file(tmp_path: Path) -> None:
+    write_image(
+        tmp_path, "img", template='FROM scratch\n{% include "inc" %}\n', files={"inc": "\n{{ x }}"}
+    )
+    with pytest.raises(TemplateError) as info:
+        render_tree(tmp_path, config_from_mapping({}))
+    assert info.value.path == tmp_path / "img" / "inc"
+    assert info.value.line == 2
+
+
+def test_force_numeric_user(tmp_path: Path) -> None:
+    write_image(tmp_path, "img", template='FROM scratch\nUSER 0\nUSER {{ "x" | uid }}\n')
+    with pytest.raises(TemplateError, match="numeric") as info:
+        render_tree(tmp_path, config_from_mapping({"force_numeric_user": True}))
+    assert info.value.line == 3
+    assert render_tree(tmp_path, config_from_mapping({}))["img"].endswith("USER x")
+
+
+def test_every_config_key_is_a_template_variable(tmp_path: Path) -> None:
+    write_image(tmp_path, "img", template="{{ custom }} {{ registry }} {{ scan_workers }}")
+    config = config_from_mapping({"custom": "yes", "registry": "r.example"})
+    assert render_tree(tmp_path, config) == {"img": "yes r.example 8"}
+
+
+def test_build_stage_template_is_rendered_too(tmp_path: Path) -> None:
+    write_image(tmp_path, "img", files={"Dockerfile.build.template": "FROM {{ 'img' | image_tag }}"})
+    workspace = Workspace.load(tmp_path, config_from_mapping({}))
+    rendered = workspace.renderer().render(workspace.definitions["img"])
+    assert rendered.build_dockerfile == "FROM img:1.0.0"
