@@ -63,11 +63,13 @@ class DependencyGraph:
         return seen
 
     def order(self, subset: Iterable[str] | None = None) -> list[str]:
-        """Parents before children; among images ready together, by name (deterministic)."""
+        """Ancestors before descendants (also across images left out of ``subset``); among
+        images ready together, by name, so the order is deterministic."""
         wanted = set(self.parents) if subset is None else set(subset)
         sorter: graphlib.TopologicalSorter[str] = graphlib.TopologicalSorter()
         for name in wanted:
-            sorter.add(name, *(p for p in self.parents[name] if p in wanted))
+            before = self.parents[name] if subset is None else self.ancestors(name) & wanted
+            sorter.add(name, *before)
         try:
             sorter.prepare()
         except graphlib.CycleError as exc:

@@ -156,7 +156,9 @@ def test_every_config_key_is_a_template_variable(tmp_path: Path) -> None:
 
 
 def test_build_stage_template_is_rendered_too(tmp_path: Path) -> None:
-    write_image(tmp_path, "img", files={"Dockerfile.build.template": "FROM {{ 'img' | image_tag }}"})
+    write_image(
+        tmp_path, "img", files={"Dockerfile.build.template": "FROM {{ 'img' | image_tag }}"}
+    )
     workspace = Workspace.load(tmp_path, config_from_mapping({}))
     rendered = workspace.renderer().render(workspace.definitions["img"])
     assert rendered.build_dockerfile == "FROM img:1.0.0"

@@ -29,10 +29,12 @@ def build(
     pull: bool,
     tag_suffix: str,
     logfile: Path | None,
-    stdout: TextIO = sys.stdout,
+    stdout: TextIO | None = None,
 ) -> int:
+    out = stdout or sys.stdout
+
     def say(line: str) -> None:
-        print(line, file=stdout, flush=True)
+        print(line, file=out, flush=True)
 
     say(f"== Step 0: scanning {directory} ==")
     workspace = Workspace.load(directory, config, tag_suffix)

@@ -19,8 +19,9 @@ def render(
     select: str | None,
     output: Path | None,
     tag_suffix: str = "",
-    stdout: TextIO = sys.stdout,
+    stdout: TextIO | None = None,
 ) -> int:
+    stdout = stdout or sys.stdout
     workspace = Workspace.load(directory, config, tag_suffix)
     names = sorted(selection(workspace.labels, select))
     if not names:

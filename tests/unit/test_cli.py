@@ -1,0 +1,107 @@
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from docker_pkg.cli import main, parse_args
+from docker_pkg.logs import RedactSecrets
+from tests.helpers import write_image
+
+
+def test_reference_invocation_parses() -> None:
+    args = parse_args(["-c", "config.yaml", "--info", "build", "--select", "*python*", "DIR"])
+    assert (args.configfile, args.info, args.mode, args.select, args.directory) == (
+        "config.yaml",
+        True,
+        "build",
+        "*python*",
+        "DIR",
+    )
+    assert args.nocache is True
+    assert args.pull is True
+    args = parse_args(["build", "--use-cache", "--no-pull", "--snapshot", "DIR"])
+    assert (args.nocache, args.pull, args.snapshot) == (False, False, True)
+
+
+def test_nightly_and_snapshot_are_exclusive(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        parse_args(["build", "--nightly", "--snapshot", "DIR"])
+    assert info.value.code == 2
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    root = tmp_path / "defs"
+    write_image(root, "base", template="FROM scratch\nLABEL v={{ greeting }}")
+    write_image(
+        root, "app", version="2.0", template='FROM {{ "base" | image_tag }}', depends=["base"]
+    )
+    (tmp_path / "config.yaml").write_text("registry: reg.example\ngreeting: hi\n")
+    return tmp_path
+
+
+def test_render_one_image_to_stdout(tree: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(
+        ["-c", str(tree / "config.yaml"), "render", "--select", "*app*", str(tree / "defs")]
+    )
+    assert code == 0
+    assert capsys.readouterr().out == "FROM reg.example/base:1.0.0\n"
+
+
+def test_render_many_images_to_a_folder(tree: Path) -> None:
+    out = tree / "out"
+    code = main(
+        ["-c", str(tree / "config.yaml"), "render", "--output", str(out), str(tree / "defs")]
+    )
+    assert code == 0
+    assert (out / "base" / "Dockerfile").read_text() == "FROM scratch\nLABEL v=hi"
+    assert (out / "app" / "Dockerfile").read_text() == "FROM reg.example/base:1.0.0"
+
+
+def test_render_needs_output_for_several_images(
+    tree: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["-c", str(tree / "config.yaml"), "render", str(tree / "defs")]) == 2
+    assert "--output" in capsys.readouterr().err
+
+
+def test_render_error_exits_2_after_rendering_the_rest(
+    tree: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_image(tree / "defs", "broken", template="FROM scratch\nRUN {{ missing }}\n")
+    out = tree / "out"
+    code = main(
+        ["-c", str(tree / "config.yaml"), "render", "--output", str(out), str(tree / "defs")]
+    )
+    assert code == 2
+    assert (out / "app" / "Dockerfile").exists()
+    assert (out / "base" / "Dockerfile").exists()
+    assert not (out / "broken").exists()
+    err = capsys.readouterr().err
+    assert "broken" in err
+    assert "Dockerfile.template:2" in err
+    assert "'missing' is undefined" in err
+
+
+def test_bad_config_exits_2_naming_the_file(tree: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tree / "config.yaml").write_text("container_limits: bogus=1\n")
+    assert main(["-c", str(tree / "config.yaml"), "render", str(tree / "defs")]) == 2
+    err = capsys.readouterr().err
+    assert "config.yaml:1" in err
+    assert "bogus" in err
+
+
+def test_definition_error_exits_2(tree: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_image(tree / "defs", "tilde", version="1.0~rc1")
+    assert main(["-c", str(tree / "config.yaml"), "render", str(tree / "defs")]) == 2
+    assert "tilde/changelog" in capsys.readouterr().err
+
+
+def test_redaction_filter_hides_secrets_in_log_records() -> None:
+    redactor = RedactSecrets(["hunter2"])
+    record = logging.LogRecord("x", logging.INFO, "f", 1, "login %s ok", ("user:hunter2",), None)
+    assert redactor.filter(record)
+    assert record.getMessage() == "login user:******** ok"
+    assert redactor.redact("no secret here") == "no secret here"

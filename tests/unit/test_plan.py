@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from docker_pkg.definitions import ImageDefinition
+from docker_pkg.graph import DependencyGraph
+from docker_pkg.plan import State, build_chain, publish_candidates, resolve_state
+
+EDGES = {"base": (), "mid": ("base",), "leaf": ("mid",), "other": ("base",), "solo": ()}
+GRAPH = DependencyGraph.from_definitions(
+    ImageDefinition(n, "1", Path(n), d) for n, d in EDGES.items()
+)
+LABELS = {n: f"reg/{n}:1" for n in EDGES}
+
+
+class Recorder:
+    def __init__(self, published: bool, local: bool):
+        self.calls: list[str] = []
+        self._published, self._local = published, local
+
+    def published(self) -> bool:
+        self.calls.append("registry")
+        return self._published
+
+    def local(self) -> bool:
+        self.calls.append("engine")
+        return self._local
+
+
+@pytest.mark.parametrize(
+    ("pull", "published", "local", "state", "first"),
+    [
+        (True, True, True, State.PUBLISHED, "registry"),
+        (True, True, False, State.PUBLISHED, "registry"),
+        (True, False, True, State.BUILT, "registry"),
+        (True, False, False, State.TO_BUILD, "registry"),
+        (False, True, True, State.PUBLISHED, "engine"),
+        (False, True, False, State.TO_BUILD, "engine"),
+        (False, False, True, State.BUILT, "engine"),
+        (False, False, False, State.TO_BUILD, "engine"),
+    ],
+)
+def test_state_and_which_side_is_asked_first(
+    pull: bool, published: bool, local: bool, state: State, first: str
+) -> None:
+    rec = Recorder(published, local)
+    assert resolve_state(pull, rec.published, rec.local) is state
+    assert rec.calls[0] == first
+
+
+def states(**overrides: State) -> dict[str, State]:
+    return {n: overrides.get(n, State.PUBLISHED) for n in EDGES}
+
+
+def test_chain_holds_selected_images_and_their_to_build_ancestors() -> None:
+    s = states(base=State.TO_BUILD, leaf=State.TO_BUILD, other=State.TO_BUILD)
+    assert build_chain(GRAPH, s, LABELS, "*leaf*") == ["base", "leaf"]
+    assert build_chain(GRAPH, s, LABELS, None) == ["base", "leaf", "other"]
+    assert build_chain(GRAPH, s, LABELS, "*solo*") == []
+
+
+def test_chain_does_not_rebuild_published_or_built_images() -> None:
+    s = states(mid=State.BUILT, leaf=State.TO_BUILD)
+    assert build_chain(GRAPH, s, LABELS, None) == ["leaf"]
+
+
+def test_publish_candidates_stay_within_the_selection() -> None:
+    s = states(base=State.BUILT, other=State.BUILT, solo=State.BUILT, leaf=State.TO_BUILD)
+    assert publish_candidates(GRAPH, s, LABELS, "*leaf*", ["leaf"]) == ["base", "leaf"]
+    assert publish_candidates(GRAPH, s, LABELS, None, ["leaf"]) == ["base", "solo", "leaf", "other"]
