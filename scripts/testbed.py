@@ -28,6 +28,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 import docker
 import requests
@@ -81,6 +82,7 @@ class Testbed:
     docker_host: str = ""
     registry: str = ""
     _procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    _logs: list[IO[bytes]] = field(default_factory=list)
     _owns_engine: bool = False
 
     def start(self, reuse: bool = False, registry_port: int | None = None) -> None:
@@ -92,10 +94,11 @@ class Testbed:
         if reuse and registry_port and registry_answers(f"127.0.0.1:{registry_port}"):
             self.registry = f"127.0.0.1:{registry_port}"
         else:
-            self._start_registry(registry_port or free_port())
+            self.registry = self.start_registry(registry_port or free_port())
 
     def _spawn(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
-        log = open(self.root / f"{name}.log", "wb")  # noqa: SIM115 (kept open for the process)
+        log = open(self.root / f"{name}.log", "wb")  # noqa: SIM115 (open while the process runs)
+        self._logs.append(log)
         proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         self._procs.append(proc)
         return proc
@@ -125,23 +128,29 @@ class Testbed:
         self._owns_engine = True
         wait_until(lambda: engine_answers(self.docker_host), "dockerd", 60, proc)
 
-    def _start_registry(self, port: int) -> None:
+    def start_registry(self, port: int | None = None, readonly: bool = False) -> str:
+        """Start one more registry (on ``port``, else a free one); return its address."""
         if shutil.which("docker-registry") is None:
             raise RuntimeError("docker-registry is not installed (apt-get install docker-registry)")
-        storage = self.root / "registry"
+        port = port or free_port()
+        name = f"registry-{port}"
+        storage = self.root / name
         storage.mkdir()
-        config = self.root / "registry.yml"
+        config = self.root / f"{name}.yml"
+        maintenance = "  maintenance:\n    readonly:\n      enabled: true\n" if readonly else ""
         config.write_text(
             "version: 0.1\n"
             "log:\n  level: warn\n"
             "storage:\n"
             f"  filesystem:\n    rootdirectory: {storage}\n"
             "  delete:\n    enabled: true\n"
+            f"{maintenance}"
             f"http:\n  addr: 127.0.0.1:{port}\n"
         )
-        proc = self._spawn("registry", ["docker-registry", "serve", str(config)])
-        self.registry = f"127.0.0.1:{port}"
-        wait_until(lambda: registry_answers(self.registry), "docker-registry", 30, proc)
+        proc = self._spawn(name, ["docker-registry", "serve", str(config)])
+        address = f"127.0.0.1:{port}"
+        wait_until(lambda: registry_answers(address), "docker-registry", 30, proc)
+        return address
 
     def environ(self) -> dict[str, str]:
         return {"DOCKER_HOST": self.docker_host, "DOCKER_PKG_TEST_REGISTRY": self.registry}
@@ -156,6 +165,9 @@ class Testbed:
                     proc.kill()
                     proc.wait()
         self._procs.clear()
+        for log in self._logs:
+            log.close()
+        self._logs.clear()
         if self._owns_engine:
             # dockerd leaves overlay mounts behind when killed hard; unmount before removing.
             with open("/proc/mounts") as mounts:
