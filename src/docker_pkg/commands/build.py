@@ -79,19 +79,19 @@ def build(
             say(_result_line(result))
 
     say("== Build done! ==")
-    final = _final_outcomes(results)
-    counts = Counter(final.values())
+    final = Counter(_final_outcomes(results).values())
+    phases = Counter(r.outcome for r in results)
     up_to_date = sum(1 for s in states.values() if s is State.PUBLISHED)
     say(
-        f"Summary: {counts[Outcome.VERIFIED] + counts[Outcome.PUBLISHED]} built and verified, "
-        f"{counts[Outcome.PUBLISHED]} published, {counts[Outcome.FAILED]} failed, "
-        f"{counts[Outcome.SKIPPED]} skipped, {up_to_date} already published"
+        f"Summary: {phases[Outcome.VERIFIED]} built and verified, "
+        f"{phases[Outcome.PUBLISHED]} published, {final[Outcome.FAILED]} failed, "
+        f"{final[Outcome.SKIPPED]} skipped, {up_to_date} already published"
     )
     if logfile is not None:
         say(f"You can see the logs at ./{logfile}")
     if registry is not None:
         registry.close()
-    return 1 if counts[Outcome.FAILED] or counts[Outcome.SKIPPED] else 0
+    return 1 if final[Outcome.FAILED] or final[Outcome.SKIPPED] else 0
 
 
 def _result_line(result: ImageResult) -> str:
