@@ -54,6 +54,12 @@ def engine_answers(docker_host: str, timeout: float = 2.0) -> bool:
         return False
 
 
+def port_open(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(1)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
 def registry_answers(address: str) -> bool:
     try:
         return requests.get(f"http://{address}/v2/", timeout=1).status_code == 200
@@ -128,8 +134,83 @@ class Testbed:
         self._owns_engine = True
         wait_until(lambda: engine_answers(self.docker_host), "dockerd", 60, proc)
 
-    def start_registry(self, port: int | None = None, readonly: bool = False) -> str:
-        """Start one more registry (on ``port``, else a free one); return its address."""
+    def make_tls(self) -> tuple[Path, Path, Path]:
+        """A self-signed CA and a server certificate for 127.0.0.1: (ca, cert, key)."""
+        d = self.root / "tls"
+        d.mkdir(exist_ok=True)
+        ca, ca_key = d / "ca.crt", d / "ca.key"
+        cert, key, csr = d / "server.crt", d / "server.key", d / "server.csr"
+        ext = d / "ext.cnf"
+        ext.write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+
+        def openssl(*args: str) -> None:
+            subprocess.run(["openssl", *args], check=True, capture_output=True)
+
+        openssl(
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=docker-pkg test CA",
+            "-keyout",
+            str(ca_key),
+            "-out",
+            str(ca),
+        )
+        openssl(
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(csr),
+        )
+        openssl(
+            "x509",
+            "-req",
+            "-in",
+            str(csr),
+            "-CA",
+            str(ca),
+            "-CAkey",
+            str(ca_key),
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            str(ext),
+            "-out",
+            str(cert),
+        )
+        return ca, cert, key
+
+    def make_htpasswd(self, user: str, password: str) -> Path:
+        path = self.root / "htpasswd"
+        entry = subprocess.run(
+            ["htpasswd", "-Bbn", user, password], check=True, capture_output=True, text=True
+        ).stdout.strip()
+        path.write_text(entry + "\n")
+        return path
+
+    def start_registry(
+        self,
+        port: int | None = None,
+        readonly: bool = False,
+        tls: tuple[Path, Path] | None = None,
+        htpasswd: Path | None = None,
+    ) -> str:
+        """Start one more registry (on ``port``, else a free one); return its address.
+
+        ``tls`` is (certificate, key); ``htpasswd`` turns on Basic authentication.
+        """
         if shutil.which("docker-registry") is None:
             raise RuntimeError("docker-registry is not installed (apt-get install docker-registry)")
         port = port or free_port()
@@ -138,6 +219,8 @@ class Testbed:
         storage.mkdir()
         config = self.root / f"{name}.yml"
         maintenance = "  maintenance:\n    readonly:\n      enabled: true\n" if readonly else ""
+        auth = f"auth:\n  htpasswd:\n    realm: test\n    path: {htpasswd}\n" if htpasswd else ""
+        tls_conf = f"  tls:\n    certificate: {tls[0]}\n    key: {tls[1]}\n" if tls else ""
         config.write_text(
             "version: 0.1\n"
             "log:\n  level: warn\n"
@@ -145,11 +228,15 @@ class Testbed:
             f"  filesystem:\n    rootdirectory: {storage}\n"
             "  delete:\n    enabled: true\n"
             f"{maintenance}"
-            f"http:\n  addr: 127.0.0.1:{port}\n"
+            f"{auth}"
+            f"http:\n  addr: 127.0.0.1:{port}\n{tls_conf}"
         )
         proc = self._spawn(name, ["docker-registry", "serve", str(config)])
         address = f"127.0.0.1:{port}"
-        wait_until(lambda: registry_answers(address), "docker-registry", 30, proc)
+        if tls or htpasswd:
+            wait_until(lambda: port_open(port), "docker-registry", 30, proc)
+        else:
+            wait_until(lambda: registry_answers(address), "docker-registry", 30, proc)
         return address
 
     def environ(self) -> dict[str, str]:

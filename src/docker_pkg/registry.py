@@ -1,13 +1,15 @@
 """A Distribution API v2 client: is ``name:tag`` in the registry?
 
-Plain HTTP is used only for registries on loopback (as the Docker engine itself allows);
-every other registry is spoken to over HTTPS, verified with ``ca_bundle`` when set.
+Every registry is spoken to over HTTPS, verified with ``ca_bundle`` when set. A registry on
+loopback that does not speak TLS is spoken to over plain HTTP, as the Docker engine itself
+does; nothing else ever is.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import logging
+import threading
 from dataclasses import dataclass
 
 import requests
@@ -61,27 +63,46 @@ class RegistryClient:
         http_proxy: str | None = None,
     ):
         self.registry = registry
-        scheme = "http" if is_loopback(registry) else "https"
-        self.base_url = f"{scheme}://{registry}/v2"
+        self._base_url: str | None = None
+        self._scheme_lock = threading.Lock()
         self._session = requests.Session()
         if username and password:
             self._session.auth = (username, password)
-        if ca_bundle:
-            self._session.verify = ca_bundle
-        if http_proxy and scheme == "https":
+        # Passed on every request: a session-level value loses to REQUESTS_CA_BUNDLE.
+        self._verify: str | bool = ca_bundle or True
+        if http_proxy and not is_loopback(registry):
             self._session.proxies = {"https": http_proxy}
         self._session.headers["Accept"] = MANIFEST_TYPES
 
     def close(self) -> None:
         self._session.close()
 
+    @property
+    def base_url(self) -> str:
+        """``https://HOST/v2``; for a loopback registry without TLS, ``http://HOST/v2``."""
+        with self._scheme_lock:
+            if self._base_url is None:
+                plain = is_loopback(self.registry) and not self._speaks_tls()
+                self._base_url = f"{'http' if plain else 'https'}://{self.registry}/v2"
+            return self._base_url
+
+    def _speaks_tls(self) -> bool:
+        try:
+            self._session.get(f"https://{self.registry}/v2/", timeout=TIMEOUT, verify=self._verify)
+        except requests.exceptions.SSLError as exc:
+            # A TLS server with a certificate we do not trust still speaks TLS.
+            return "CERTIFICATE_VERIFY_FAILED" in str(exc) or "certificate" in str(exc).lower()
+        except requests.exceptions.ConnectionError:
+            return False
+        return True
+
     def manifest(self, repository: str, tag: str) -> ManifestStatus:
         """Whether ``repository:tag`` (a path inside this registry) has a manifest."""
         url = f"{self.base_url}/{repository}/manifests/{tag}"
         try:
-            response = self._session.head(url, timeout=TIMEOUT)
+            response = self._session.head(url, timeout=TIMEOUT, verify=self._verify)
             if response.status_code == 405:  # some registries allow only GET
-                response = self._session.get(url, timeout=TIMEOUT)
+                response = self._session.get(url, timeout=TIMEOUT, verify=self._verify)
         except requests.exceptions.SSLError as exc:
             raise RegistryError(
                 f"TLS failed talking to registry {self.registry} (set ca_bundle?): {exc}"
