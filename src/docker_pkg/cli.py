@@ -13,13 +13,17 @@ from datetime import datetime
 from pathlib import Path
 
 from docker_pkg import __version__
+from docker_pkg.changelog import UpdateRequest
 from docker_pkg.commands.build import build
+from docker_pkg.commands.prune import prune
 from docker_pkg.commands.render import render
+from docker_pkg.commands.update import update
 from docker_pkg.config import Config, load_config
 from docker_pkg.engine import DockerEngine
 from docker_pkg.errors import DockerPkgError
 from docker_pkg.logs import DEFAULT_LOGFILE, RedactSecrets, setup_logging
 from docker_pkg.naming import tag_suffix
+from docker_pkg.versions import Scheme
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +52,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     level = parser.add_argument_group("logging options").add_mutually_exclusive_group()
     level.add_argument("--debug", action="store_true", help="debug logging to the terminal")
     level.add_argument("--info", action="store_true", help="info logging to the terminal")
-    verbs = parser.add_subparsers(dest="mode", metavar="{build,render}", required=True)
+    verbs = parser.add_subparsers(dest="mode", metavar="{build,prune,update,render}", required=True)
 
     build = verbs.add_parser("build", help="build, verify and publish images")
     opts = build.add_argument_group("options for docker build")
@@ -66,6 +70,30 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     _add_select(opts, "build")
     _add_directory(build)
 
+    prune = verbs.add_parser("prune", help="remove old local versions of images")
+    _add_select(prune, "prune")
+    prune.add_argument(
+        "--nightly",
+        default=None,
+        metavar="NIGHTLY_IDENTIFIER",
+        help="keep the nightly build VERSION-NIGHTLY_IDENTIFIER instead of VERSION",
+    )
+    prune.add_argument("--dry-run", action="store_true", help="only list what would be removed")
+    _add_directory(prune)
+
+    update = verbs.add_parser("update", help="add changelog entries to an image tree")
+    update.add_argument("select", metavar="NAME", help="image name (a glob: 'php*', '*') to update")
+    update.add_argument("--reason", default="Security update", help="reason for the update")
+    update.add_argument("--version", "-v", default=None, help="version for the NAME image(s)")
+    update.add_argument(
+        "--scheme",
+        choices=[s.value for s in Scheme],
+        default=Scheme.COUNTER.value,
+        help="automatic versions: counter (-s1, -s2, ...) or date (-YYYYMMDD, today)",
+    )
+    update.add_argument("--dry-run", action="store_true", help="print the entries, write nothing")
+    _add_directory(update)
+
     render = verbs.add_parser("render", help="render Dockerfiles without building")
     _add_select(render, "render")
     render.add_argument(
@@ -75,17 +103,16 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _tag_suffix(args: argparse.Namespace, now: datetime) -> str:
-    if getattr(args, "snapshot", False):
+def _build_tag_suffix(args: argparse.Namespace, now: datetime) -> str:
+    if args.snapshot:
         return tag_suffix("snapshot", now)
-    if getattr(args, "nightly", False):
+    if args.nightly:
         return tag_suffix("nightly", now)
     return ""
 
 
 def dispatch(args: argparse.Namespace, config: Config, logfile: Path | None) -> int:
     directory = Path(args.directory)
-    suffix = _tag_suffix(args, datetime.now())
     if args.mode == "render":
         output = Path(args.output) if args.output else None
         return render(
@@ -93,7 +120,6 @@ def dispatch(args: argparse.Namespace, config: Config, logfile: Path | None) -> 
             directory=directory,
             select=args.select,
             output=output,
-            tag_suffix=suffix,
         )
     if args.mode == "build":
         return build(
@@ -103,8 +129,32 @@ def dispatch(args: argparse.Namespace, config: Config, logfile: Path | None) -> 
             select=args.select,
             nocache=args.nocache,
             pull=args.pull,
-            tag_suffix=suffix,
+            tag_suffix=_build_tag_suffix(args, datetime.now()),
             logfile=logfile,
+        )
+    if args.mode == "prune":
+        return prune(
+            config=config,
+            directory=directory,
+            engine=DockerEngine(),
+            select=args.select,
+            nightly=args.nightly,
+            dry_run=args.dry_run,
+        )
+    if args.mode == "update":
+        request = UpdateRequest(
+            pattern=args.select,
+            reason=args.reason,
+            version=args.version,
+            scheme=Scheme(args.scheme),
+        )
+        return update(
+            config=config,
+            directory=directory,
+            request=request,
+            dry_run=args.dry_run,
+            environ=os.environ,
+            now=datetime.now().astimezone(),
         )
     raise AssertionError(f"unknown mode {args.mode}")
 

@@ -18,11 +18,10 @@ def render(
     directory: Path,
     select: str | None,
     output: Path | None,
-    tag_suffix: str = "",
     stdout: TextIO | None = None,
 ) -> int:
     stdout = stdout or sys.stdout
-    workspace = Workspace.load(directory, config, tag_suffix)
+    workspace = Workspace.load(directory, config)
     names = sorted(selection(workspace.labels, select))
     if not names:
         raise UsageError(f"no image in {directory} matches {select!r}")
