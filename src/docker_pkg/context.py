@@ -86,11 +86,15 @@ def stream_context(
     """Yield the build context of ``folder`` as tar bytes, the rendered Dockerfile included.
 
     ``extra_files`` adds (name, content) members, ``extra_trees`` whole folders under a name
-    (e.g. the artifacts of a build stage). GNU tar format: BuildKit misreads PAX headers.
+    (e.g. the artifacts of a build stage), replacing what ``folder`` has under that name.
+    GNU tar format: BuildKit misreads PAX headers.
     """
+    replaced = {name for name, _ in extra_trees}
     spool = _Spool()
     with tarfile.open(fileobj=spool, mode="w|", format=tarfile.GNU_FORMAT) as tar:
         for rel in context_files(folder):
+            if rel.split("/", 1)[0] in replaced:
+                continue
             _add_path(tar, folder / rel, rel)
             yield spool.drain()
         for name, tree in extra_trees:

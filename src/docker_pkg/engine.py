@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Protocol
 
 import docker
 import docker.errors
@@ -64,6 +64,8 @@ class Engine(Protocol):
     def list_images(self, repository: str) -> list[LocalImage]: ...
 
     def remove_image(self, reference: str) -> None: ...
+
+    def export_path(self, image: str, path: str, destination: BinaryIO) -> None: ...
 
 
 class _LineSplitter:
@@ -234,3 +236,28 @@ class DockerEngine:
 
     def remove_image(self, reference: str) -> None:
         self._call(f"removing {reference}", lambda: self._api.remove_image(reference))
+
+    def export_path(self, image: str, path: str, destination: BinaryIO) -> None:
+        """Write a tar of ``path`` in ``image`` to ``destination``, through a container that
+        is created, never started, and always removed."""
+        container = self._call(
+            f"creating a container of {image}",
+            lambda: self._api.create_container(
+                image,
+                command=["docker-pkg-export"],
+                network_disabled=True,
+                host_config=self._api.create_host_config(network_mode="none"),
+            ),
+        )["Id"]
+        try:
+            chunks, _ = self._call(
+                f"copying {path} out of {image}",
+                lambda: self._api.get_archive(container, path),
+            )
+            for chunk in chunks:
+                destination.write(chunk)
+        finally:
+            self._call(
+                f"removing the container of {image}",
+                lambda: self._api.remove_container(container, force=True),
+            )

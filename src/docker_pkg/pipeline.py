@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import StrEnum
+from pathlib import Path
 
+from docker_pkg.artifacts import ARTIFACTS, extract_artifacts
 from docker_pkg.context import stream_context
 from docker_pkg.engine import BuildRequest, Engine
 from docker_pkg.errors import OperationError
@@ -144,7 +147,6 @@ class BuildRun:
 
     def build_one(self, name: str, rendered: Rendered, states: Mapping[str, State]) -> str:
         definition = self.workspace.definitions[name]
-        config = self.workspace.config
         output = self.image_logger(name)
         if self.pulling:
             for dep in definition.depends:
@@ -153,10 +155,46 @@ class BuildRun:
                     output.info("Pulling %s, dependency of %s", dep_label, name)
                     self.engine.pull(dep_label, self._auth())
         label = self.workspace.label(name)
-        output.info("Building %s from %s", label, definition.path)
-        output.debug("Rendered Dockerfile:\n%s", rendered.dockerfile)
+        if rendered.build_dockerfile is None:
+            return self._build(label, definition.path, rendered.dockerfile, output)
+        with tempfile.TemporaryDirectory(prefix="docker-pkg-artifacts-") as scratch:
+            artifacts = self.build_stage(name, rendered.build_dockerfile, Path(scratch))
+            return self._build(
+                label, definition.path, rendered.dockerfile, output, [(ARTIFACTS, artifacts)]
+            )
+
+    def build_stage(self, name: str, dockerfile: str, scratch: Path) -> Path:
+        """Build ``NAME-build:TAG``, take its ``/build`` out, remove it; return the tree."""
+        definition = self.workspace.definitions[name]
+        output = self.image_logger(name)
+        stage_label = f"{self.workspace.name(name)}-build:{definition.tag}"
+        self._build(stage_label, definition.path, dockerfile, output)
+        archive = scratch / "artifacts.tar"
+        try:
+            with archive.open("wb") as fh:
+                self.engine.export_path(stage_label, "/" + ARTIFACTS, fh)
+        finally:
+            try:
+                self.engine.remove_image(stage_label)
+            except OperationError as exc:
+                output.warning("Could not remove the build-stage image: %s", exc)
+        tree = extract_artifacts(archive, scratch / "extracted")
+        archive.unlink()
+        return tree
+
+    def _build(
+        self,
+        label: str,
+        folder: Path,
+        dockerfile: str,
+        output: ImageLog,
+        extra_trees: list[tuple[str, Path]] | None = None,
+    ) -> str:
+        config = self.workspace.config
+        output.info("Building %s from %s", label, folder)
+        output.debug("Rendered Dockerfile:\n%s", dockerfile)
         request = BuildRequest(
-            context=stream_context(definition.path, rendered.dockerfile),
+            context=stream_context(folder, dockerfile, extra_trees=extra_trees or ()),
             tag=label,
             nocache=self.options.nocache,
             buildargs=config.proxy_build_args,
