@@ -5,7 +5,11 @@ One :class:`DockerEngine` per engine: a run may hold several. Nothing here is gl
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
+import socket
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Protocol
@@ -13,9 +17,11 @@ from typing import Any, BinaryIO, Protocol
 import docker
 import docker.errors
 import requests
+import urllib3
 from docker.utils import kwargs_from_env
+from docker.utils.json_stream import json_stream
 
-from docker_pkg.errors import BuildError, EngineError, PublishError
+from docker_pkg.errors import BuildError, Cancelled, EngineError, OperationError, PublishError
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +58,8 @@ class Engine(Protocol):
     def image_exists(self, reference: str) -> bool: ...
 
     def build(self, request: BuildRequest, output: OutputSink) -> str: ...
+
+    def cancel(self) -> None: ...
 
     def tag(self, image: str, repository: str, tag: str) -> None: ...
 
@@ -102,6 +110,9 @@ class DockerEngine:
         if base_url:
             kwargs["base_url"] = base_url
         self._base_url = str(kwargs.get("base_url") or "unix:///var/run/docker.sock")
+        self._cancelled = threading.Event()
+        self._lock = threading.Lock()
+        self._active: set[requests.Response] = set()
         try:
             self._api = docker.APIClient(version="auto", timeout=timeout, **kwargs)
         except docker.errors.DockerException as exc:
@@ -139,31 +150,34 @@ class DockerEngine:
             raise EngineError(f"engine at {self._base_url} failed: {exc}") from None
 
     def build(self, request: BuildRequest, output: OutputSink) -> str:
-        """Build and tag the image; return its id. Any error in the stream raises."""
+        """Build and tag the image; return its id. Any error in the stream raises.
+
+        The request is made here rather than through the SDK's ``build`` so that the
+        response is at hand: :meth:`cancel` shuts its socket, which makes the engine stop
+        the build and remove its containers.
+        """
+        params: dict[str, Any] = {
+            "t": request.tag,
+            "nocache": request.nocache,
+            "rm": True,
+            "forcerm": True,
+            "pull": False,
+            "dockerfile": "Dockerfile",
+            **request.container_limits,
+        }
+        if request.buildargs:
+            params["buildargs"] = json.dumps(dict(request.buildargs))
+        if request.labels:
+            params["labels"] = json.dumps(dict(request.labels))
+        if request.network_mode:
+            params["networkmode"] = request.network_mode
+        response = self._start_stream(
+            "/build", params, request.context, f"building {request.tag}", BuildError
+        )
         lines = _LineSplitter(output)
         image_id = ""
-
-        def stream() -> Iterator[dict[str, Any]]:
-            # The SDK's stubs know file objects only; requests streams any iterable of bytes.
-            context: Any = request.context
-            limits: Any = dict(request.container_limits)
-            return self._api.build(
-                fileobj=context,
-                custom_context=True,
-                tag=request.tag,
-                nocache=request.nocache,
-                rm=True,
-                forcerm=True,
-                pull=False,
-                buildargs=dict(request.buildargs),
-                container_limits=limits,
-                network_mode=request.network_mode,
-                labels=dict(request.labels) or None,
-                decode=True,
-            )
-
         try:
-            for chunk in self._call(f"building {request.tag}", stream):
+            for chunk in self._chunks(response, BuildError):
                 if "error" in chunk or "errorDetail" in chunk:
                     lines.flush()
                     raise BuildError(_error_text(chunk))
@@ -174,8 +188,8 @@ class DockerEngine:
                 aux = chunk.get("aux")
                 if isinstance(aux, dict) and aux.get("ID"):
                     image_id = str(aux["ID"])
-        except (requests.RequestException, docker.errors.DockerException) as exc:
-            raise BuildError(f"the engine connection failed during the build: {exc}") from None
+        finally:
+            self._finish_stream(response)
         lines.flush()
         if not image_id:
             image_id = str(
@@ -185,6 +199,69 @@ class DockerEngine:
                 )["Id"]
             )
         return image_id
+
+    def _start_stream(
+        self,
+        endpoint: str,
+        params: Mapping[str, Any],
+        body: Iterable[bytes],
+        what: str,
+        error: type[OperationError],
+    ) -> requests.Response:
+        if self._cancelled.is_set():
+            raise Cancelled(f"{what}: cancelled")
+        url = f"{self._api.base_url}/v{self._api.api_version}{endpoint}"
+        try:
+            response = self._api.post(
+                url,
+                params=params,
+                data=body,
+                headers={"Content-Type": "application/x-tar"},
+                stream=True,
+                timeout=None,
+            )
+        except requests.RequestException as exc:
+            raise error(f"{what}: engine at {self._base_url} failed: {exc}") from None
+        if response.status_code >= 400:
+            try:
+                message = response.json().get("message", response.text)
+            except ValueError:
+                message = response.text
+            response.close()
+            raise error(f"{what}: {message.strip()}")
+        with self._lock:
+            self._active.add(response)
+        return response
+
+    def _chunks(
+        self, response: requests.Response, error: type[OperationError]
+    ) -> Iterator[dict[str, Any]]:
+        try:
+            for chunk in json_stream(response.iter_content(chunk_size=None)):
+                if isinstance(chunk, dict):
+                    yield chunk
+        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+            if self._cancelled.is_set():
+                raise Cancelled("cancelled") from None
+            raise error(f"the engine connection failed: {exc}") from None
+
+    def _finish_stream(self, response: requests.Response) -> None:
+        with self._lock:
+            self._active.discard(response)
+        response.close()
+
+    def cancel(self) -> None:
+        """Stop every build in progress on this engine, and refuse new ones."""
+        self._cancelled.set()
+        with self._lock:
+            active = list(self._active)
+        for response in active:
+            connection = getattr(response.raw, "_connection", None)
+            sock = getattr(connection, "sock", None)
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+            response.close()
 
     def tag(self, image: str, repository: str, tag: str) -> None:
         self._call(

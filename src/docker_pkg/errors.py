@@ -92,3 +92,9 @@ class RegistryError(OperationError):
 
 class PublishError(OperationError):
     """An image could not be pushed."""
+
+
+class Cancelled(OperationError):
+    """The run was interrupted (Ctrl-C or SIGTERM); work in progress was stopped."""
+
+    exit_status = 130
