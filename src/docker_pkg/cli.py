@@ -7,22 +7,27 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
 from docker_pkg import __version__
 from docker_pkg.changelog import UpdateRequest
-from docker_pkg.commands.build import build
+from docker_pkg.commands.build import Outputs, build
+from docker_pkg.commands.history import show_history
 from docker_pkg.commands.prune import prune
 from docker_pkg.commands.render import render
 from docker_pkg.commands.update import update
 from docker_pkg.config import Config, load_config
 from docker_pkg.engine import DockerEngine
 from docker_pkg.errors import DockerPkgError
+from docker_pkg.history import state_dir
 from docker_pkg.logs import DEFAULT_LOGFILE, RedactSecrets, setup_logging
 from docker_pkg.naming import tag_suffix
+from docker_pkg.pipeline import BuildOptions
 from docker_pkg.versions import Scheme
 
 log = logging.getLogger(__name__)
@@ -52,7 +57,9 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     level = parser.add_argument_group("logging options").add_mutually_exclusive_group()
     level.add_argument("--debug", action="store_true", help="debug logging to the terminal")
     level.add_argument("--info", action="store_true", help="info logging to the terminal")
-    verbs = parser.add_subparsers(dest="mode", metavar="{build,prune,update,render}", required=True)
+    verbs = parser.add_subparsers(
+        dest="mode", metavar="{build,prune,update,render,history}", required=True
+    )
 
     build = verbs.add_parser("build", help="build, verify and publish images")
     opts = build.add_argument_group("options for docker build")
@@ -68,7 +75,44 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         "--no-pull", dest="pull", action="store_false", help="do not pull images from the registry"
     )
     _add_select(opts, "build")
+    run = build.add_argument_group("running and reporting")
+    run.add_argument(
+        "-j",
+        "--jobs",
+        type=_positive,
+        default=default_jobs(),
+        help="images built at once (default: %(default)s here; -j1 builds one at a time)",
+    )
+    run.add_argument(
+        "--fail-fast", action="store_true", help="start nothing new after the first failure"
+    )
+    run.add_argument(
+        "--publish-at-end",
+        action="store_true",
+        help="push only after every build (default: as soon as an image and its parents are)",
+    )
+    run.add_argument(
+        "--progress",
+        choices=["auto", "rich", "plain", "quiet"],
+        default="auto",
+        help="live view on a terminal (auto), one line per event, or only the outcome",
+    )
+    run.add_argument("--report", metavar="FILE", type=Path, help="write a JSON report")
+    run.add_argument("--junit", metavar="FILE", type=Path, help="write a JUnit XML report")
+    run.add_argument(
+        "--log-dir", metavar="DIR", type=Path, help="per-image build logs (default: state dir)"
+    )
+    run.add_argument(
+        "--keep-failed",
+        metavar="DIR",
+        type=Path,
+        help="keep the Dockerfile, exact context tar and log of each failed image in DIR",
+    )
     _add_directory(build)
+
+    history = verbs.add_parser("history", help="list past builds of images")
+    history.add_argument("pattern", metavar="GLOB", nargs="?", help="image name or label glob")
+    history.add_argument("--limit", type=_positive, default=50, help="at most this many rows")
 
     prune = verbs.add_parser("prune", help="remove old local versions of images")
     _add_select(prune, "prune")
@@ -111,7 +155,33 @@ def _build_tag_suffix(args: argparse.Namespace, now: datetime) -> str:
     return ""
 
 
-def dispatch(args: argparse.Namespace, config: Config, logfile: Path | None) -> int:
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def default_jobs() -> int:
+    """Builds mostly wait on the engine: one per core, at most four."""
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+def _history_path(config: Config) -> Path:
+    configured = config.template_vars.get("history_db")
+    if configured:
+        return Path(str(configured)).expanduser()
+    return state_dir(os.environ) / "history.sqlite"
+
+
+def dispatch(
+    args: argparse.Namespace, config: Config, logfile: Path | None, redactor: RedactSecrets
+) -> int:
+    if args.mode == "history":
+        return show_history(path=_history_path(config), pattern=args.pattern, limit=args.limit)
     directory = Path(args.directory)
     if args.mode == "render":
         output = Path(args.output) if args.output else None
@@ -122,15 +192,33 @@ def dispatch(args: argparse.Namespace, config: Config, logfile: Path | None) -> 
             output=output,
         )
     if args.mode == "build":
+        now = datetime.now()
+        log_dir = args.log_dir or state_dir(os.environ) / "logs"
+        outputs = Outputs(
+            logfile=logfile,
+            log_dir=log_dir / f"{now:%Y%m%d-%H%M%S}-{os.getpid()}",
+            report=args.report,
+            junit=args.junit,
+            history=_history_path(config),
+            keep_failed=args.keep_failed,
+            progress=args.progress,
+        )
+        options = BuildOptions(
+            nocache=args.nocache,
+            pull=args.pull,
+            jobs=args.jobs,
+            fail_fast=args.fail_fast,
+            publish_at_end=args.publish_at_end,
+        )
         return build(
             config=config,
             directory=directory,
             engine=DockerEngine(),
             select=args.select,
-            nocache=args.nocache,
-            pull=args.pull,
-            tag_suffix=_build_tag_suffix(args, datetime.now()),
-            logfile=logfile,
+            options=options,
+            tag_suffix=_build_tag_suffix(args, now),
+            outputs=outputs,
+            redactor=redactor,
         )
     if args.mode == "prune":
         return prune(
@@ -159,8 +247,15 @@ def dispatch(args: argparse.Namespace, config: Config, logfile: Path | None) -> 
     raise AssertionError(f"unknown mode {args.mode}")
 
 
+def _terminate(signum: int, frame: object) -> None:
+    """SIGTERM stops a run the way Ctrl-C does."""
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminate)
     level = "debug" if args.debug else "info" if args.info else None
     # render prints what it makes; only a build keeps a log file by default.
     redactor, logfile = setup_logging(level, DEFAULT_LOGFILE if args.mode == "build" else None)
@@ -168,7 +263,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = load_config(Path(args.configfile), os.environ)
         for secret in config.secrets():
             redactor.add(secret)
-        return dispatch(args, config, logfile)
+        return dispatch(args, config, logfile, redactor)
     except DockerPkgError as exc:
         return report_error(exc, redactor, to_logfile=logfile is not None)
     except KeyboardInterrupt:

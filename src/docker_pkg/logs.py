@@ -38,15 +38,57 @@ class RedactSecrets(logging.Filter):
         return True
 
 
-class ImageLog(logging.LoggerAdapter[logging.Logger]):
-    """Log lines about one image, each prefixed with its label (one build log, many images)."""
+IMAGE_FORMAT = "%(asctime)s %(levelname)s %(message)s"
 
-    def __init__(self, label: str):
-        super().__init__(logging.getLogger("docker_pkg.image"), {"image": label})
+
+class _Unprefixed(logging.Formatter):
+    """The per-image file needs no ``[label]`` prefix: strip it."""
+
+    def __init__(self, prefix: str):
+        super().__init__(IMAGE_FORMAT, DATE_FORMAT)
+        self._prefix = prefix
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        message = record.message
+        if message.startswith(self._prefix):
+            record.message = message[len(self._prefix) :]
+        try:
+            return super().formatMessage(record)
+        finally:
+            record.message = message
+
+
+class ImageLog(logging.LoggerAdapter[logging.Logger]):
+    """Log lines about one image: in the run's log prefixed with its label, and (with a
+    ``path``) in a file of its own, so parallel builds never interleave there."""
+
+    def __init__(
+        self, label: str, path: Path | None = None, redactor: logging.Filter | None = None
+    ):
+        parent = logging.getLogger("docker_pkg.image")
+        logger = parent
+        self._handler: logging.Handler | None = None
+        if path is not None:
+            # A logger of its own, outside the registry of named loggers, that still hands
+            # every record on to the run's log.
+            logger = logging.Logger(f"docker_pkg.image.{path.stem}", logging.DEBUG)
+            logger.parent = parent
+            self._handler = logging.FileHandler(path, encoding="utf-8", delay=True)
+            self._handler.setFormatter(_Unprefixed(f"[{label}] "))
+            logger.addHandler(self._handler)
+            if redactor is not None:
+                logger.addFilter(redactor)
+        super().__init__(logger, {"image": label})
         self.label = label
+        self.path = path
 
     def process(self, msg: object, kwargs: Any) -> tuple[object, Any]:
         return f"[{self.label}] {msg}", kwargs
+
+    def close(self) -> None:
+        if self._handler is not None:
+            self.logger.removeHandler(self._handler)
+            self._handler.close()
 
 
 def setup_logging(
@@ -77,6 +119,8 @@ def setup_logging(
         root.setLevel(logging.INFO)
         used = logfile
     handler.setFormatter(logging.Formatter(LOG_FORMAT, DATE_FORMAT))
+    # Records reach handlers through propagation too: the handler filters by level itself.
+    handler.setLevel(root.level)
     redactor = RedactSecrets()
     handler.addFilter(redactor)
     root.addHandler(handler)

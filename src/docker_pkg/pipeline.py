@@ -1,17 +1,21 @@
 """Build, verify and publish the images of a plan on one engine, isolating failures.
 
-An image whose build or verification fails is ``failed``; its descendants are ``skipped``
-with the failed ancestor named, and everything else goes on (spec 4.5).
+Each image of the build chain is one ``build`` task (build, then verify); each image to
+publish is one ``publish`` task (verify when not yet, then push ``TAG`` and ``latest``).
+A publish task waits for its own build and for the publishing of its ancestors, so no image
+is pushed unverified and no child before its parents. The scheduler runs them in parallel.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import shutil
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 
@@ -22,16 +26,22 @@ from docker_pkg.errors import OperationError
 from docker_pkg.logs import ImageLog
 from docker_pkg.plan import State, resolve_state
 from docker_pkg.registry import RegistryClient
+from docker_pkg.scheduler import Scheduler, Status, Task, heights
 from docker_pkg.templates import Rendered
-from docker_pkg.verify import run_verification, verify_argv, verify_environment
+from docker_pkg.verify import ProcessGroup, run_verification, verify_argv, verify_environment
 from docker_pkg.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
+BUILD, PUBLISH = "build", "publish"
+
 
 class Outcome(StrEnum):
-    VERIFIED = "verified"
-    PUBLISHED = "published"
+    """What a run did with an image (the report's ``state``)."""
+
+    PUBLISHED = "published"  # in the registry (pushed now, or already before the run)
+    VERIFIED = "verified"  # built (or found built) and verified, not pushed
+    BUILT = "built"  # in the local engine, untouched by this run
     FAILED = "failed"
     SKIPPED = "skipped"
 
@@ -42,14 +52,27 @@ class ImageResult:
     label: str
     outcome: Outcome
     reason: str = ""
+    started: datetime | None = None
+    ended: datetime | None = None
     image_id: str | None = None
     digest: str | None = None
+    log_file: Path | None = None
+    pushed: bool = False
+
+    @property
+    def duration(self) -> float | None:
+        if self.started is None or self.ended is None:
+            return None
+        return (self.ended - self.started).total_seconds()
 
 
 @dataclass(frozen=True)
 class BuildOptions:
     nocache: bool = True
     pull: bool = True
+    jobs: int = 1
+    fail_fast: bool = False
+    publish_at_end: bool = False
 
 
 @dataclass
@@ -61,13 +84,31 @@ class BuildRun:
     registry: RegistryClient | None
     options: BuildOptions
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    log_dir: Path | None = None
+    processes: ProcessGroup = field(default_factory=ProcessGroup)
+    redactor: logging.Filter | None = None
+    keep_failed: Path | None = None
+    on_output: Callable[[str, str], None] = lambda name, line: None
+    _logs: dict[str, ImageLog] = field(default_factory=dict)
 
     @property
     def pulling(self) -> bool:
         return self.options.pull and self.registry is not None
 
     def image_logger(self, name: str) -> ImageLog:
-        return ImageLog(self.workspace.label(name))
+        if name not in self._logs:
+            path = self.log_dir / f"{name}.log" if self.log_dir else None
+            self._logs[name] = ImageLog(self.workspace.label(name), path, self.redactor)
+        return self._logs[name]
+
+    def close_logs(self) -> None:
+        for image_log in self._logs.values():
+            image_log.close()
+
+    def cancel(self) -> None:
+        """Stop everything in progress: engine builds and verification processes."""
+        self.engine.cancel()
+        self.processes.cancel()
 
     def _auth(self) -> dict[str, str] | None:
         config = self.workspace.config
@@ -103,7 +144,7 @@ class BuildRun:
         with ThreadPoolExecutor(max_workers=self.workspace.config.scan_workers) as pool:
             return dict(zip(names, pool.map(state_of, names), strict=True))
 
-    # -- building -------------------------------------------------------------------------
+    # -- the run --------------------------------------------------------------------------
 
     def pull_base_images(self) -> list[str]:
         """Refresh every ``base_images`` entry; returns warnings for those that failed."""
@@ -117,33 +158,111 @@ class BuildRun:
                 warnings.append(f"could not pull base image {reference}: {exc}")
         return warnings
 
-    def build_chain(
-        self, chain: list[str], rendered: Mapping[str, Rendered], states: Mapping[str, State]
-    ) -> Iterator[ImageResult]:
-        """Build and verify each image of ``chain`` in order; yield each result."""
-        failed: dict[str, str] = {}
+    def tasks(
+        self,
+        chain: list[str],
+        rendered: Mapping[str, Rendered],
+        states: Mapping[str, State],
+        to_publish: list[str],
+    ) -> dict[str, Task]:
+        """The build and publish tasks of this run, with their dependencies."""
+        graph = self.workspace.graph
+        in_chain = set(chain)
+        chain_children = {n: [c for c in graph.children(n) if c in in_chain] for n in chain}
+        priority = heights(chain_children, chain)
+        tasks: dict[str, Task] = {}
         for name in chain:
-            label = self.workspace.label(name)
-            broken = sorted(a for a in self.workspace.graph.ancestors(name) if a in failed)
-            if broken:
-                cause = broken[0]
-                failed[name] = cause
-                yield ImageResult(
-                    name,
-                    label,
-                    Outcome.SKIPPED,
-                    f"not attempted: its ancestor {self.workspace.label(cause)} failed",
-                )
-                continue
+            deps = tuple(f"{BUILD}:{a}" for a in sorted(graph.ancestors(name) & in_chain))
+            tasks[f"{BUILD}:{name}"] = Task(
+                f"{BUILD}:{name}",
+                BUILD,
+                deps,
+                self._build_task(name, rendered[name], states),
+                priority=priority[name],
+            )
+        publishing = set(to_publish)
+        for name in to_publish:
+            needs = [f"{PUBLISH}:{a}" for a in sorted(graph.ancestors(name) & publishing)]
+            if name in in_chain:
+                needs.append(f"{BUILD}:{name}")
+            if self.options.publish_at_end:
+                needs.extend(f"{BUILD}:{n}" for n in chain if n != name)
+            verified = name in in_chain
+            tasks[f"{PUBLISH}:{name}"] = Task(
+                f"{PUBLISH}:{name}", PUBLISH, tuple(needs), self._publish_task(name, verified)
+            )
+        return tasks
+
+    def _build_task(
+        self, name: str, rendered: Rendered, states: Mapping[str, State]
+    ) -> Callable[[], str]:
+        def run() -> str:
+            output = self.image_logger(name)
             try:
-                image_id = self.build_one(name, rendered[name], states)
+                image_id = self.build_one(name, rendered, states)
                 self.verify_one(name)
             except OperationError as exc:
-                failed[name] = name
-                self.image_logger(name).error("%s", exc)
-                yield ImageResult(name, label, Outcome.FAILED, str(exc))
-                continue
-            yield ImageResult(name, label, Outcome.VERIFIED, image_id=image_id)
+                output.error("%s", exc)
+                self._keep(name, rendered)
+                raise
+            if self.keep_failed is not None:
+                shutil.rmtree(self.keep_failed / name, ignore_errors=True)
+            return image_id
+
+        return run
+
+    def _keep(self, name: str, rendered: Rendered) -> None:
+        """With ``--keep-failed``: the rendered Dockerfiles beside the kept context tars."""
+        if self.keep_failed is None:
+            return
+        folder = self.keep_failed / name
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "Dockerfile").write_text(rendered.dockerfile, "utf-8")
+        if rendered.build_dockerfile is not None:
+            (folder / "Dockerfile.build").write_text(rendered.build_dockerfile, "utf-8")
+
+    def _publish_task(self, name: str, verified: bool) -> Callable[[], str | None]:
+        def run() -> str | None:
+            output = self.image_logger(name)
+            try:
+                if not verified:
+                    self.verify_one(name)
+                return self.push_one(name)
+            except OperationError as exc:
+                output.error("%s", exc)
+                raise
+
+        return run
+
+    def execute(
+        self,
+        tasks: dict[str, Task],
+        on_event: Callable[[Task], None],
+        clock: Callable[[], datetime],
+    ) -> bool:
+        """Run the tasks; False when interrupted."""
+        labels = self.workspace.labels
+
+        def skip_reason(task: Task, failed: Task) -> str:
+            failed_label = labels[failed.key.split(":", 1)[1]]
+            if task.kind == BUILD:
+                return f"not attempted: its ancestor {failed_label} failed"
+            if failed.kind == BUILD and failed.key.split(":", 1)[1] == task.key.split(":", 1)[1]:
+                return "not pushed: its build failed"
+            return f"not pushed: {failed_label} was not published"
+
+        jobs = max(1, self.options.jobs)
+        scheduler = Scheduler(
+            tasks,
+            limits={BUILD: jobs, PUBLISH: jobs},
+            clock=clock,
+            on_event=on_event,
+            skip_reason=skip_reason,
+            fail_fast=self.options.fail_fast,
+        )
+        return scheduler.run(on_interrupt=self.cancel)
+
+    # -- one image ------------------------------------------------------------------------
 
     def build_one(self, name: str, rendered: Rendered, states: Mapping[str, State]) -> str:
         definition = self.workspace.definitions[name]
@@ -156,19 +275,17 @@ class BuildRun:
                     self.engine.pull(dep_label, self._auth())
         label = self.workspace.label(name)
         if rendered.build_dockerfile is None:
-            return self._build(label, definition.path, rendered.dockerfile, output)
+            return self._build(name, label, rendered.dockerfile)
         with tempfile.TemporaryDirectory(prefix="docker-pkg-artifacts-") as scratch:
             artifacts = self.build_stage(name, rendered.build_dockerfile, Path(scratch))
-            return self._build(
-                label, definition.path, rendered.dockerfile, output, [(ARTIFACTS, artifacts)]
-            )
+            return self._build(name, label, rendered.dockerfile, [(ARTIFACTS, artifacts)])
 
     def build_stage(self, name: str, dockerfile: str, scratch: Path) -> Path:
         """Build ``NAME-build:TAG``, take its ``/build`` out, remove it; return the tree."""
         definition = self.workspace.definitions[name]
         output = self.image_logger(name)
         stage_label = f"{self.workspace.name(name)}-build:{definition.tag}"
-        self._build(stage_label, definition.path, dockerfile, output)
+        self._build(name, stage_label, dockerfile, kept_as="build-stage-context.tar")
         archive = scratch / "artifacts.tar"
         try:
             with archive.open("wb") as fh:
@@ -184,24 +301,37 @@ class BuildRun:
 
     def _build(
         self,
+        name: str,
         label: str,
-        folder: Path,
         dockerfile: str,
-        output: ImageLog,
         extra_trees: list[tuple[str, Path]] | None = None,
+        kept_as: str = "context.tar",
     ) -> str:
+        """Build ``label`` from the folder of image ``name`` with ``dockerfile``."""
         config = self.workspace.config
+        folder = self.workspace.definitions[name].path
+        output = self.image_logger(name)
         output.info("Building %s from %s", label, folder)
         output.debug("Rendered Dockerfile:\n%s", dockerfile)
+        context = stream_context(folder, dockerfile, extra_trees=extra_trees or ())
+        if self.keep_failed is not None:
+            kept = self.keep_failed / name
+            kept.mkdir(parents=True, exist_ok=True)
+            context = _tee(context, kept / kept_as)
         request = BuildRequest(
-            context=stream_context(folder, dockerfile, extra_trees=extra_trees or ()),
+            context=context,
             tag=label,
             nocache=self.options.nocache,
             buildargs=config.proxy_build_args,
             container_limits=config.container_limits,
             network_mode=config.network_mode,
         )
-        return self.engine.build(request, output.info)
+
+        def line(text: str) -> None:
+            output.info("%s", text)
+            self.on_output(name, text)
+
+        return self.engine.build(request, line)
 
     def verify_one(self, name: str) -> None:
         definition = self.workspace.definitions[name]
@@ -214,35 +344,7 @@ class BuildRun:
             return
         output.info("Verifying %s", label)
         env = verify_environment(self.environ, config.proxy_build_args, self.engine.address)
-        run_verification(argv, env, output)
-
-    # -- publishing -----------------------------------------------------------------------
-
-    def publish(self, candidates: list[str], verified: set[str]) -> Iterator[ImageResult]:
-        """Verify (when not yet) and push each candidate as TAG and ``latest``, parents first."""
-        failed: set[str] = set()
-        for name in candidates:
-            label = self.workspace.label(name)
-            broken = sorted(a for a in self.workspace.graph.ancestors(name) if a in failed)
-            if broken:
-                failed.add(name)
-                yield ImageResult(
-                    name,
-                    label,
-                    Outcome.SKIPPED,
-                    f"not pushed: its ancestor {self.workspace.label(broken[0])} was not published",
-                )
-                continue
-            try:
-                if name not in verified:
-                    self.verify_one(name)
-                digest = self.push_one(name)
-            except OperationError as exc:
-                failed.add(name)
-                self.image_logger(name).error("%s", exc)
-                yield ImageResult(name, label, Outcome.FAILED, str(exc))
-                continue
-            yield ImageResult(name, label, Outcome.PUBLISHED, digest=digest)
+        run_verification(argv, env, output, group=self.processes)
 
     def push_one(self, name: str) -> str | None:
         repository = self.workspace.name(name)
@@ -252,6 +354,63 @@ class BuildRun:
         digest = None
         for pushed_tag in (tag, "latest"):
             output.info("Pushing %s:%s", repository, pushed_tag)
-            result = self.engine.push(repository, pushed_tag, self._auth(), output.info)
+            result = self.engine.push(
+                repository, pushed_tag, self._auth(), lambda text: output.info("%s", text)
+            )
             digest = digest or result
         return digest
+
+    # -- results --------------------------------------------------------------------------
+
+    def results(self, tasks: Mapping[str, Task], states: Mapping[str, State]) -> list[ImageResult]:
+        """One result per scanned image, in build order."""
+        results = []
+        for name in self.workspace.graph.order():
+            build = tasks.get(f"{BUILD}:{name}")
+            publish = tasks.get(f"{PUBLISH}:{name}")
+            result = ImageResult(name, self.workspace.label(name), _initial_outcome(states[name]))
+            if states[name] is State.PUBLISHED:
+                result.reason = "already in the registry"
+            elif states[name] is State.TO_BUILD and build is None:
+                result.reason = "not selected"
+            for task in (build, publish):
+                if task is None or task.status in (Status.PENDING, Status.RUNNING):
+                    continue
+                if task.started and result.started is None:
+                    result.started = task.started
+                result.ended = task.ended or result.ended
+                if task.status is Status.FAILED:
+                    result.outcome, result.reason = Outcome.FAILED, task.reason
+                    break
+                if task.status is Status.SKIPPED:
+                    if result.outcome is not Outcome.FAILED:
+                        result.outcome, result.reason = Outcome.SKIPPED, task.reason
+                    break
+                if task is build:
+                    result.outcome, result.image_id = Outcome.VERIFIED, task.value
+                else:
+                    result.outcome, result.digest, result.pushed = (
+                        Outcome.PUBLISHED,
+                        task.value,
+                        True,
+                    )
+            if name in self._logs:
+                result.log_file = self._logs[name].path
+            results.append(result)
+        return results
+
+
+def _tee(chunks: Iterable[bytes], path: Path) -> Iterator[bytes]:
+    """Pass the context through, keeping an exact copy in ``path``."""
+    with path.open("wb") as copy:
+        for chunk in chunks:
+            copy.write(chunk)
+            yield chunk
+
+
+def _initial_outcome(state: State) -> Outcome:
+    return {
+        State.PUBLISHED: Outcome.PUBLISHED,
+        State.BUILT: Outcome.BUILT,
+        State.TO_BUILD: Outcome.SKIPPED,
+    }[state]

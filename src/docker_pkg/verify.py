@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shlex
 import shutil
+import signal
 import subprocess
+import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from docker_pkg.errors import VerifyError
+from docker_pkg.errors import Cancelled, VerifyError
 
 log = logging.getLogger(__name__)
 
@@ -41,31 +44,74 @@ def verify_environment(
     return env
 
 
+class ProcessGroup:
+    """The verification processes of a run, so that an interrupt can stop them all."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._procs: set[subprocess.Popen[bytes]] = set()
+        self._cancelled = False
+
+    def start(self, argv: list[str], env: Mapping[str, str]) -> subprocess.Popen[bytes]:
+        with self._lock:
+            if self._cancelled:
+                raise Cancelled("verification not started: the run was interrupted")
+            proc = subprocess.Popen(
+                argv,
+                env=dict(env),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+            self._procs.add(proc)
+            return proc
+
+    def done(self, proc: subprocess.Popen[bytes]) -> None:
+        with self._lock:
+            self._procs.discard(proc)
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled
+
+    def cancel(self) -> None:
+        """Terminate every running verification (its whole process group)."""
+        with self._lock:
+            self._cancelled = True
+            procs = list(self._procs)
+        for proc in procs:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+
+
 def run_verification(
     argv: list[str],
     env: Mapping[str, str],
     output: logging.Logger | logging.LoggerAdapter[logging.Logger],
     timeout: float | None = None,
+    group: ProcessGroup | None = None,
 ) -> None:
     """Run ``argv``; its output goes to ``output``; a failure raises with the last lines."""
     executable = shutil.which(argv[0], path=env.get("PATH"))
     if executable is None:
         raise VerifyError(f"verification command {argv[0]!r} not found")
+    group = group or ProcessGroup()
     try:
-        proc = subprocess.run(
-            argv,
-            env=dict(env),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            timeout=timeout,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        raise VerifyError(f"verification timed out after {timeout:.0f}s") from None
+        proc = group.start(argv, env)
     except OSError as exc:
         raise VerifyError(f"cannot run {argv[0]}: {exc.strerror}") from None
-    lines = proc.stdout.decode("utf-8", errors="replace").splitlines()
+    try:
+        stdout, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise VerifyError(f"verification timed out after {timeout:.0f}s") from None
+    finally:
+        group.done(proc)
+    if group.cancelled:
+        raise Cancelled("verification stopped: the run was interrupted")
+    lines = stdout.decode("utf-8", errors="replace").splitlines()
     for line in lines:
         output.info("verify: %s", line)
     if proc.returncode != 0:

@@ -216,7 +216,7 @@ def test_an_error_in_the_push_stream_fails_the_image(
     finally:
         readonly.stop()
 
-    assert f"ERROR: image {address}/{project.namespace}/base:1.0.0 failed" in result.stdout
+    assert f"ERROR: publishing {address}/{project.namespace}/base:1.0.0 failed" in result.stdout
     assert f"SKIPPED: image {address}/{project.namespace}/app:1.0.0: not pushed" in result.stdout
     assert "Successfully published" not in result.stdout
     assert "s3cr3t-Passw0rd" not in result.stdout + result.stderr + project.log()

@@ -1,22 +1,45 @@
-"""``docker-pkg build``: scan, plan, render, build and verify, then publish (spec 4)."""
+"""``docker-pkg build``: scan, plan, render, then build, verify and publish in parallel."""
 
 from __future__ import annotations
 
+import logging
+import shutil
+import sqlite3
 import sys
 from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import TextIO
 
 from docker_pkg.config import Config
 from docker_pkg.engine import Engine
+from docker_pkg.history import History
 from docker_pkg.pipeline import BuildOptions, BuildRun, ImageResult, Outcome
 from docker_pkg.plan import State, build_chain, publish_candidates
+from docker_pkg.progress import make_progress
 from docker_pkg.registry import RegistryClient
+from docker_pkg.report import RunInfo, write_json, write_junit
+from docker_pkg.scheduler import Status
 from docker_pkg.workspace import Workspace
 
+log = logging.getLogger(__name__)
 
-def _first_line(text: str) -> str:
-    return text.strip().splitlines()[0] if text.strip() else ""
+EXIT_INTERRUPTED = 130
+
+
+@dataclass(frozen=True)
+class Outputs:
+    """Where a build run leaves its records."""
+
+    logfile: Path | None = None
+    log_dir: Path | None = None
+    report: Path | None = None
+    junit: Path | None = None
+    history: Path | None = None
+    keep_failed: Path | None = None
+    progress: str = "auto"
 
 
 def build(
@@ -25,88 +48,142 @@ def build(
     directory: Path,
     engine: Engine,
     select: str | None,
-    nocache: bool,
-    pull: bool,
+    options: BuildOptions,
     tag_suffix: str,
-    logfile: Path | None,
+    outputs: Outputs,
+    clock: Callable[[], datetime] = lambda: datetime.now().astimezone(),
+    redactor: logging.Filter | None = None,
     stdout: TextIO | None = None,
 ) -> int:
     out = stdout or sys.stdout
+    started = clock()
 
     def say(line: str) -> None:
         print(line, file=out, flush=True)
 
     say(f"== Step 0: scanning {directory} ==")
     workspace = Workspace.load(directory, config, tag_suffix)
-    registry = (
-        RegistryClient(
-            config.registry,
-            username=config.username,
-            password=config.password,
-            ca_bundle=config.ca_bundle,
-            http_proxy=config.http_proxy,
-        )
-        if config.registry
-        else None
+    registry = _registry_client(config)
+    if outputs.log_dir is not None:
+        outputs.log_dir.mkdir(parents=True, exist_ok=True)
+    run = BuildRun(
+        workspace,
+        engine,
+        registry,
+        options,
+        log_dir=outputs.log_dir,
+        redactor=redactor,
+        keep_failed=outputs.keep_failed,
     )
-    run = BuildRun(workspace, engine, registry, BuildOptions(nocache=nocache, pull=pull))
-    states = run.scan_states()
-    chain = build_chain(workspace.graph, states, workspace.labels, select)
-    # Render everything before building anything: a broken template stops the run (exit 2).
-    rendered = workspace.renderer().render_all(workspace.definitions[n] for n in chain)
+    try:
+        states = run.scan_states()
+        chain = build_chain(workspace.graph, states, workspace.labels, select)
+        # Render everything before building anything: a broken template stops the run.
+        rendered = workspace.renderer().render_all(workspace.definitions[n] for n in chain)
+        to_publish = (
+            publish_candidates(workspace.graph, states, workspace.labels, select, chain)
+            if config.can_publish
+            else []
+        )
+        say("Will build the following images:")
+        for name in chain:
+            say(f"* {workspace.label(name)}")
+        if not config.can_publish:
+            say("NOT publishing images as we have no auth setup")
+        if chain and run.pulling:
+            for warning in run.pull_base_images():
+                say(f" WARNING: {warning}")
+        say(
+            "== Step 1: building images =="
+            if not to_publish
+            else "== Step 1: building and publishing images =="
+        )
+        tasks = run.tasks(chain, rendered, states, to_publish)
+        names = sorted({key.split(":", 1)[1] for key in tasks}, key=chain_order(chain))
+        progress = make_progress(outputs.progress, workspace.labels, names, out)
+        run.on_output = progress.output
+        with progress:
+            finished = run.execute(tasks, progress.event, clock)
+    finally:
+        run.close_logs()
+        if registry is not None:
+            registry.close()
 
-    say("Will build the following images:")
-    for name in chain:
-        say(f"* {workspace.label(name)}")
+    results = run.results(tasks, states)
+    failed = any(t.status in (Status.FAILED, Status.SKIPPED) for t in tasks.values())
+    status = EXIT_INTERRUPTED if not finished else (1 if failed else 0)
+    say("== Build done! ==" if finished else "== Build interrupted ==")
+    _summary(say, results, states)
+    info = RunInfo(directory, started, clock(), status, options.jobs, not finished, outputs.log_dir)
+    _records(say, outputs, info, results)
+    if outputs.logfile is not None:
+        say(f"You can see the logs at ./{outputs.logfile}")
+    return status
 
-    say("== Step 1: building images ==")
-    results: list[ImageResult] = []
-    if chain and run.pulling:
-        for warning in run.pull_base_images():
-            say(f" WARNING: {warning}")
-    for result in run.build_chain(chain, rendered, states):
-        results.append(result)
-        say(_result_line(result))
 
-    say("== Step 2: publishing ==")
-    if not config.can_publish:
-        say("NOT publishing images as we have no auth setup")
-    else:
-        verified = {r.name for r in results if r.outcome is Outcome.VERIFIED}
-        candidates = publish_candidates(workspace.graph, states, workspace.labels, select, verified)
-        for result in run.publish(candidates, verified):
-            results.append(result)
-            say(_result_line(result))
+def chain_order(chain: list[str]) -> Callable[[str], tuple[int, str]]:
+    position = {name: i for i, name in enumerate(chain)}
+    return lambda name: (position.get(name, len(chain)), name)
 
-    say("== Build done! ==")
-    final = Counter(_final_outcomes(results).values())
-    phases = Counter(r.outcome for r in results)
+
+def _registry_client(config: Config) -> RegistryClient | None:
+    if not config.registry:
+        return None
+    return RegistryClient(
+        config.registry,
+        username=config.username,
+        password=config.password,
+        ca_bundle=config.ca_bundle,
+        http_proxy=config.http_proxy,
+    )
+
+
+def _summary(
+    say: Callable[[str], None], results: list[ImageResult], states: dict[str, State]
+) -> None:
+    touched = [
+        r
+        for r in results
+        if r.started is not None
+        or r.outcome is Outcome.FAILED
+        or (r.outcome is Outcome.SKIPPED and r.reason != "not selected")
+    ]
+    for result in touched:
+        duration = f"{result.duration:6.1f}s" if result.duration is not None else "      -"
+        reason = f"  ({result.reason.strip().splitlines()[0]})" if result.reason.strip() else ""
+        say(f"  {result.outcome.value:<9} {duration}  {result.label}{reason}")
+    counts = Counter(r.outcome for r in touched)
+    built = sum(1 for r in touched if r.image_id)
+    pushed = sum(1 for r in touched if r.pushed)
     up_to_date = sum(1 for s in states.values() if s is State.PUBLISHED)
     say(
-        f"Summary: {phases[Outcome.VERIFIED]} built and verified, "
-        f"{phases[Outcome.PUBLISHED]} published, {final[Outcome.FAILED]} failed, "
-        f"{final[Outcome.SKIPPED]} skipped, {up_to_date} already published"
+        f"Summary: {built} built and verified, {pushed} published, "
+        f"{counts[Outcome.FAILED]} failed, {counts[Outcome.SKIPPED]} skipped, "
+        f"{up_to_date} already published"
     )
-    if logfile is not None:
-        say(f"You can see the logs at ./{logfile}")
-    if registry is not None:
-        registry.close()
-    return 1 if final[Outcome.FAILED] or final[Outcome.SKIPPED] else 0
 
 
-def _result_line(result: ImageResult) -> str:
-    if result.outcome is Outcome.VERIFIED:
-        return f"* Built image {result.label}"
-    if result.outcome is Outcome.PUBLISHED:
-        return f"Successfully published image {result.label}"
-    if result.outcome is Outcome.FAILED:
-        return f" ERROR: image {result.label} failed: {_first_line(result.reason)}"
-    return f" SKIPPED: image {result.label}: {result.reason}"
-
-
-def _final_outcomes(results: list[ImageResult]) -> dict[str, Outcome]:
-    """The last word on each image: a publish result replaces its build result."""
-    final: dict[str, Outcome] = {}
-    for result in results:
-        final[result.name] = result.outcome
-    return final
+def _records(
+    say: Callable[[str], None], outputs: Outputs, info: RunInfo, results: list[ImageResult]
+) -> None:
+    if outputs.log_dir is not None:
+        say(f"Build logs of each image: {outputs.log_dir}")
+    if outputs.keep_failed is not None:
+        for result in results:
+            kept = outputs.keep_failed / result.name
+            if result.outcome is Outcome.FAILED and kept.is_dir():
+                if result.log_file and result.log_file.exists():
+                    shutil.copy(result.log_file, kept / "build.log")
+                say(f"Kept the inputs of failed {result.label} in {kept}")
+    if outputs.report is not None:
+        write_json(outputs.report, info, results)
+        say(f"Report: {outputs.report}")
+    if outputs.junit is not None:
+        write_junit(outputs.junit, info, results)
+        say(f"JUnit report: {outputs.junit}")
+    if outputs.history is not None:
+        try:
+            History(outputs.history).record(info, results)
+        except (sqlite3.Error, OSError) as exc:
+            log.warning("Could not record the run in %s: %s", outputs.history, exc)
+            say(f" WARNING: build history not recorded ({outputs.history}: {exc})")
