@@ -58,6 +58,7 @@ class ImageResult:
     digest: str | None = None
     log_file: Path | None = None
     pushed: bool = False
+    phases: dict[str, tuple[datetime, datetime]] = field(default_factory=dict)
 
     @property
     def duration(self) -> float | None:
@@ -367,37 +368,40 @@ class BuildRun:
         results = []
         for name in self.workspace.graph.order():
             build = tasks.get(f"{BUILD}:{name}")
-            publish = tasks.get(f"{PUBLISH}:{name}")
             result = ImageResult(name, self.workspace.label(name), _initial_outcome(states[name]))
             if states[name] is State.PUBLISHED:
                 result.reason = "already in the registry"
             elif states[name] is State.TO_BUILD and build is None:
                 result.reason = "not selected"
-            for task in (build, publish):
-                if task is None or task.status in (Status.PENDING, Status.RUNNING):
-                    continue
-                if task.started and result.started is None:
-                    result.started = task.started
-                result.ended = task.ended or result.ended
-                if task.status is Status.FAILED:
-                    result.outcome, result.reason = Outcome.FAILED, task.reason
+            for task in (build, tasks.get(f"{PUBLISH}:{name}")):
+                if task is not None and not _apply(result, task):
                     break
-                if task.status is Status.SKIPPED:
-                    if result.outcome is not Outcome.FAILED:
-                        result.outcome, result.reason = Outcome.SKIPPED, task.reason
-                    break
-                if task is build:
-                    result.outcome, result.image_id = Outcome.VERIFIED, task.value
-                else:
-                    result.outcome, result.digest, result.pushed = (
-                        Outcome.PUBLISHED,
-                        task.value,
-                        True,
-                    )
             if name in self._logs:
                 result.log_file = self._logs[name].path
             results.append(result)
         return results
+
+
+def _apply(result: ImageResult, task: Task) -> bool:
+    """Fold one finished task into the image's result; False when later phases do not count."""
+    if task.status in (Status.PENDING, Status.RUNNING):
+        return True
+    if task.started and result.started is None:
+        result.started = task.started
+    result.ended = task.ended or result.ended
+    if task.started and task.ended:
+        result.phases[task.kind] = (task.started, task.ended)
+    if task.status is Status.FAILED:
+        result.outcome, result.reason = Outcome.FAILED, task.reason
+        return False
+    if task.status is Status.SKIPPED:
+        result.outcome, result.reason = Outcome.SKIPPED, task.reason
+        return False
+    if task.kind == BUILD:
+        result.outcome, result.image_id = Outcome.VERIFIED, task.value
+    else:
+        result.outcome, result.digest, result.pushed = Outcome.PUBLISHED, task.value, True
+    return True
 
 
 def _tee(chunks: Iterable[bytes], path: Path) -> Iterator[bytes]:

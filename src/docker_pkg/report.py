@@ -56,6 +56,10 @@ def report_document(run: RunInfo, results: list[ImageResult]) -> dict[str, Any]:
                 "image_id": r.image_id,
                 "digest": r.digest,
                 "log_file": str(r.log_file) if r.log_file else None,
+                "phases": {
+                    kind: {"started": _time(start), "ended": _time(end)}
+                    for kind, (start, end) in r.phases.items()
+                },
             }
             for r in results
         ],

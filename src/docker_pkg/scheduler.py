@@ -113,8 +113,8 @@ class Scheduler:
                 continue
             task.status = Status.RUNNING
             task.started = self.clock()
-            self.on_event(task)
             futures[pool.submit(task.run)] = task
+            self.on_event(task)
 
     def _finish(self, task: Task, future: Future[Any]) -> None:
         task.ended = self.clock()
