@@ -1,0 +1,119 @@
+"""Reports (JSON against the shipped schema, JUnit) and the history database."""
+
+from __future__ import annotations
+
+import sqlite3
+import xml.etree.ElementTree as ET
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from docker_pkg.history import History, state_dir
+from docker_pkg.pipeline import ImageResult, Outcome
+from docker_pkg.report import RunInfo, junit_document, load_schema, report_document
+
+T0 = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+SHA = "sha256:" + "ab" * 32
+
+
+def results() -> list[ImageResult]:
+    ok = ImageResult(
+        "base",
+        "r/base:1",
+        Outcome.PUBLISHED,
+        started=T0,
+        ended=T0 + timedelta(seconds=3),
+        image_id=SHA,
+        digest=SHA,
+        pushed=True,
+        phases={
+            "build": (T0, T0 + timedelta(seconds=2)),
+            "publish": (T0 + timedelta(seconds=2), T0 + timedelta(seconds=3)),
+        },
+    )
+    bad = ImageResult(
+        "app",
+        "r/app:2",
+        Outcome.FAILED,
+        "build broke\nline two",
+        started=T0,
+        ended=T0 + timedelta(seconds=1),
+        log_file=Path("/logs/app.log"),
+        phases={"build": (T0, T0 + timedelta(seconds=1))},
+    )
+    skipped = ImageResult("kid", "r/kid:1", Outcome.SKIPPED, "not attempted: r/app:2 failed")
+    untouched = ImageResult("old", "r/old:9", Outcome.PUBLISHED, "already in the registry")
+    return [ok, bad, skipped, untouched]
+
+
+RUN = RunInfo(Path("/defs"), T0, T0 + timedelta(seconds=5), 1, 2, False, Path("/logs"))
+
+
+def test_report_validates_and_holds_each_image() -> None:
+    document = report_document(RUN, results())
+    jsonschema.validate(document, load_schema())
+    images = {i["name"]: i for i in document["images"]}
+    assert images["base"]["phases"]["publish"]["ended"] == "2026-11-29T12:00:03+00:00"
+    assert images["base"]["duration"] == 3.0
+    assert images["app"]["state"] == "failed"
+    assert images["app"]["log_file"] == "/logs/app.log"
+    assert images["kid"]["started"] is None
+    assert document["duration"] == 5.0
+
+
+def test_schema_rejects_a_wrong_state() -> None:
+    document = report_document(RUN, results())
+    document["images"][0]["state"] = "maybe"
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(document, load_schema())
+
+
+def test_junit_has_a_case_per_image_of_the_run() -> None:
+    root = junit_document(RUN, results()).getroot()
+    suite = root.find("testsuite")
+    assert suite is not None
+    assert (suite.get("tests"), suite.get("failures"), suite.get("skipped")) == ("3", "1", "1")
+    cases = {c.get("name"): c for c in suite.iter("testcase")}
+    failure = cases["r/app:2"].find("failure")
+    assert failure is not None
+    assert failure.get("message") == "build broke"
+    assert "line two" in (failure.text or "")
+    assert cases["r/kid:1"].find("skipped") is not None
+    assert "r/old:9" not in cases
+    ET.tostring(root)  # serialisable
+
+
+def test_history_records_and_filters(tmp_path: Path) -> None:
+    history = History(tmp_path / "deep" / "h.sqlite")
+    assert history.entries() == []
+    history.record(RUN, results())
+    later = RunInfo(
+        Path("/defs"), T0 + timedelta(hours=1), T0 + timedelta(hours=1), 0, 1, False, None
+    )
+    history.record(
+        later,
+        [
+            ImageResult(
+                "app", "r/app:3", Outcome.VERIFIED, started=T0, ended=T0 + timedelta(seconds=4)
+            )
+        ],
+    )
+    app = history.entries("app")
+    assert [(e.tag, e.state) for e in app] == [("3", "verified"), ("2", "failed")]
+    assert [e.name for e in history.entries("r/k*")] == ["kid"]
+    assert history.entries("old") == []  # images the run did not touch are not recorded
+    assert len(history.entries(limit=1)) == 1
+
+
+def test_broken_database_raises_sqlite_errors(tmp_path: Path) -> None:
+    path = tmp_path / "h.sqlite"
+    path.write_bytes(b"garbage" * 1000)
+    with pytest.raises(sqlite3.DatabaseError):
+        History(path).record(RUN, results())
+
+
+def test_state_dir() -> None:
+    assert state_dir({"HOME": "/h"}) == Path("/h/.local/state/docker-pkg")
+    assert state_dir({"HOME": "/h", "XDG_STATE_HOME": "/s"}) == Path("/s/docker-pkg")
