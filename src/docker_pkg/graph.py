@@ -12,9 +12,24 @@ from docker_pkg.errors import DependencyError, ManyErrors, UsageError
 
 @dataclass(frozen=True)
 class DependencyGraph:
-    """Edges run from an image to the images it depends on (its parents)."""
+    """Edges run from an image to the images it depends on (its parents): the declared ones
+    (``control``) and, when given, the ones inferred from the rendered Dockerfiles."""
 
     parents: Mapping[str, tuple[str, ...]]
+    declared: Mapping[str, tuple[str, ...]]
+
+    def with_inferred(self, inferred: Mapping[str, Iterable[str]]) -> DependencyGraph:
+        """This graph plus ``inferred`` edges (order and ancestry then use both)."""
+        parents = {
+            name: tuple(dict.fromkeys([*deps, *(p for p in inferred.get(name, ()) if p != name)]))
+            for name, deps in self.declared.items()
+        }
+        graph = DependencyGraph(parents, self.declared)
+        graph.order()  # raises on a cycle
+        return graph
+
+    def is_inferred(self, child: str, parent: str) -> bool:
+        return parent in self.parents[child] and parent not in self.declared[child]
 
     @classmethod
     def from_definitions(cls, definitions: Iterable[ImageDefinition]) -> DependencyGraph:
@@ -34,7 +49,8 @@ class DependencyGraph:
             raise errors[0]
         if errors:
             raise ManyErrors(errors)
-        graph = cls({name: d.depends for name, d in by_name.items()})
+        declared = {name: d.depends for name, d in by_name.items()}
+        graph = cls(declared, declared)
         graph.order()  # raises on a cycle
         return graph
 

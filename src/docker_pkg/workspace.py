@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import contextlib
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from docker_pkg.config import Config
 from docker_pkg.definitions import ImageDefinition, scan
+from docker_pkg.errors import TemplateError
 from docker_pkg.graph import DependencyGraph
-from docker_pkg.templates import Renderer
+from docker_pkg.inference import Reference, known_references
+from docker_pkg.templates import Rendered, Renderer
 
 
 @dataclass(frozen=True)
@@ -44,3 +48,31 @@ class Workspace:
 
     def renderer(self) -> Renderer:
         return Renderer(self.config, self.known_images())
+
+    def render_what_renders(self) -> dict[str, Rendered]:
+        """Every image whose templates render; the others are left out (and reported by
+        whoever needs them)."""
+        renderer = self.renderer()
+        rendered: dict[str, Rendered] = {}
+        for name, definition in self.definitions.items():
+            with contextlib.suppress(TemplateError):
+                rendered[name] = renderer.render(definition)
+        return rendered
+
+    def references(self, rendered: Mapping[str, Rendered]) -> dict[str, list[Reference]]:
+        """For each rendered image, the images of the tree its Dockerfiles use."""
+        names = {self.name(n): n for n in self.definitions}
+        tags = {n: d.tag for n, d in self.definitions.items()}
+        found: dict[str, list[Reference]] = {}
+        for name, item in rendered.items():
+            refs = known_references(item.dockerfile, names, tags)
+            if item.build_dockerfile is not None:
+                refs += known_references(item.build_dockerfile, names, tags)
+            found[name] = [r for r in refs if r.image != name]
+        return found
+
+    def with_inferred(self, rendered: Mapping[str, Rendered]) -> Workspace:
+        """This workspace with dependencies inferred from the Dockerfiles added (build
+        order only; ``update`` keeps to the declared ones)."""
+        inferred = {n: [r.image for r in refs] for n, refs in self.references(rendered).items()}
+        return replace(self, graph=self.graph.with_inferred(inferred))
