@@ -89,6 +89,7 @@ class BuildRun:
     processes: ProcessGroup = field(default_factory=ProcessGroup)
     redactor: logging.Filter | None = None
     keep_failed: Path | None = None
+    labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     on_output: Callable[[str, str], None] = lambda name, line: None
     _logs: dict[str, ImageLog] = field(default_factory=dict)
 
@@ -275,11 +276,18 @@ class BuildRun:
                     output.info("Pulling %s, dependency of %s", dep_label, name)
                     self.engine.pull(dep_label, self._auth())
         label = self.workspace.label(name)
+        labels = self.labels.get(name, {})
         if rendered.build_dockerfile is None:
-            return self._build(name, label, rendered.dockerfile)
+            return self._build(name, label, rendered.dockerfile, labels=labels)
         with tempfile.TemporaryDirectory(prefix="docker-pkg-artifacts-") as scratch:
             artifacts = self.build_stage(name, rendered.build_dockerfile, Path(scratch))
-            return self._build(name, label, rendered.dockerfile, [(ARTIFACTS, artifacts)])
+            return self._build(
+                name,
+                label,
+                rendered.dockerfile,
+                extra_trees=[(ARTIFACTS, artifacts)],
+                labels=labels,
+            )
 
     def build_stage(self, name: str, dockerfile: str, scratch: Path) -> Path:
         """Build ``NAME-build:TAG``, take its ``/build`` out, remove it; return the tree."""
@@ -305,8 +313,10 @@ class BuildRun:
         name: str,
         label: str,
         dockerfile: str,
+        *,
         extra_trees: list[tuple[str, Path]] | None = None,
         kept_as: str = "context.tar",
+        labels: Mapping[str, str] | None = None,
     ) -> str:
         """Build ``label`` from the folder of image ``name`` with ``dockerfile``."""
         config = self.workspace.config
@@ -326,6 +336,7 @@ class BuildRun:
             buildargs=config.proxy_build_args,
             container_limits=config.container_limits,
             network_mode=config.network_mode,
+            labels=labels or {},
         )
 
         def line(text: str) -> None:

@@ -15,7 +15,9 @@ from typing import TextIO
 
 from docker_pkg.config import Config
 from docker_pkg.engine import Engine
+from docker_pkg.fingerprint import fingerprints
 from docker_pkg.history import History
+from docker_pkg.labels import git_revision, image_labels
 from docker_pkg.pipeline import BuildOptions, BuildRun, ImageResult, Outcome
 from docker_pkg.plan import State, build_chain, publish_candidates
 from docker_pkg.progress import make_progress
@@ -63,6 +65,8 @@ def build(
 
     say(f"== Step 0: scanning {directory} ==")
     workspace = Workspace.load(directory, config, tag_suffix)
+    everything = workspace.render_what_renders()
+    workspace = workspace.with_inferred(everything)
     registry = _registry_client(config)
     if outputs.log_dir is not None:
         outputs.log_dir.mkdir(parents=True, exist_ok=True)
@@ -74,6 +78,9 @@ def build(
         log_dir=outputs.log_dir,
         redactor=redactor,
         keep_failed=outputs.keep_failed,
+        labels=image_labels(
+            workspace, fingerprints(workspace.graph, everything), git_revision(directory)
+        ),
     )
     try:
         states = run.scan_states()
