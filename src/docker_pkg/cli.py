@@ -10,20 +10,24 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 from docker_pkg import __version__
 from docker_pkg.changelog import UpdateRequest
-from docker_pkg.commands.build import Outputs, build
+from docker_pkg.commands.build import Outputs, build, registry_client
+from docker_pkg.commands.graph import graph
 from docker_pkg.commands.history import show_history
+from docker_pkg.commands.lint import label_lookup, run_lint
 from docker_pkg.commands.prune import prune
 from docker_pkg.commands.render import render
+from docker_pkg.commands.status import status
 from docker_pkg.commands.update import update
 from docker_pkg.config import Config, load_config
 from docker_pkg.engine import DockerEngine
-from docker_pkg.errors import DockerPkgError
+from docker_pkg.errors import DockerPkgError, EngineError
 from docker_pkg.history import state_dir
 from docker_pkg.logs import DEFAULT_LOGFILE, RedactSecrets, setup_logging
 from docker_pkg.naming import tag_suffix
@@ -44,6 +48,10 @@ def _add_select(parser: argparse._ActionsContainer, what: str) -> None:
     )
 
 
+def _add_format(parser: argparse.ArgumentParser, choices: list[str], what: str) -> None:
+    parser.add_argument("--format", choices=choices, default=choices[0], help=what)
+
+
 def _add_directory(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("directory", metavar="DIRECTORY", help="the directory to scan for images")
 
@@ -58,9 +66,21 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     level.add_argument("--debug", action="store_true", help="debug logging to the terminal")
     level.add_argument("--info", action="store_true", help="info logging to the terminal")
     verbs = parser.add_subparsers(
-        dest="mode", metavar="{build,prune,update,render,history}", required=True
+        dest="mode", metavar="{build,prune,update,render,graph,status,lint,history}", required=True
     )
 
+    _build_parser(verbs)
+    _graph_parser(verbs)
+    _status_parser(verbs)
+    _lint_parser(verbs)
+    _history_parser(verbs)
+    _prune_parser(verbs)
+    _update_parser(verbs)
+    _render_parser(verbs)
+    return parser.parse_args(argv)
+
+
+def _build_parser(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     build = verbs.add_parser("build", help="build, verify and publish images")
     opts = build.add_argument_group("options for docker build")
     nightly = opts.add_mutually_exclusive_group()
@@ -108,12 +128,53 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         type=Path,
         help="keep the Dockerfile, exact context tar and log of each failed image in DIR",
     )
+    build.add_argument(
+        "--dry-run", action="store_true", help="print the build order and why; build nothing"
+    )
+    _add_format(build, ["text", "json"], "output of --dry-run")
     _add_directory(build)
+    build.set_defaults(handler=_run_build)
 
+
+def _graph_parser(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    graph = verbs.add_parser("graph", help="show the dependency graph")
+    _add_select(graph, "show, with their ancestors and descendants")
+    narrow = graph.add_mutually_exclusive_group()
+    narrow.add_argument("--ancestors", action="store_true", help="only the selection's ancestors")
+    narrow.add_argument(
+        "--descendants", action="store_true", help="only the selection's descendants"
+    )
+    _add_format(graph, ["dot", "mermaid", "json"], "graph format")
+    _add_directory(graph)
+    graph.set_defaults(handler=_run_graph)
+
+
+def _status_parser(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    status = verbs.add_parser("status", help="state of every image and why")
+    status.add_argument(
+        "--no-pull", dest="pull", action="store_false", help="ask the local engine first"
+    )
+    _add_format(status, ["text", "json"], "output format")
+    _add_directory(status)
+    status.set_defaults(handler=_run_status)
+
+
+def _lint_parser(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    lint = verbs.add_parser("lint", help="find mistakes in the definitions")
+    _add_format(lint, ["text", "json"], "output format")
+    lint.add_argument("--offline", action="store_true", help="do not compare with built images")
+    _add_directory(lint)
+    lint.set_defaults(handler=_run_lint)
+
+
+def _history_parser(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     history = verbs.add_parser("history", help="list past builds of images")
     history.add_argument("pattern", metavar="GLOB", nargs="?", help="image name or label glob")
     history.add_argument("--limit", type=_positive, default=50, help="at most this many rows")
+    history.set_defaults(handler=_run_history)
 
+
+def _prune_parser(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     prune = verbs.add_parser("prune", help="remove old local versions of images")
     _add_select(prune, "prune")
     prune.add_argument(
@@ -124,7 +185,10 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     )
     prune.add_argument("--dry-run", action="store_true", help="only list what would be removed")
     _add_directory(prune)
+    prune.set_defaults(handler=_run_prune)
 
+
+def _update_parser(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     update = verbs.add_parser("update", help="add changelog entries to an image tree")
     update.add_argument("select", metavar="NAME", help="image name (a glob: 'php*', '*') to update")
     update.add_argument("--reason", default="Security update", help="reason for the update")
@@ -137,14 +201,17 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     )
     update.add_argument("--dry-run", action="store_true", help="print the entries, write nothing")
     _add_directory(update)
+    update.set_defaults(handler=_run_update)
 
+
+def _render_parser(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     render = verbs.add_parser("render", help="render Dockerfiles without building")
     _add_select(render, "render")
     render.add_argument(
         "--output", metavar="DIR", default=None, help="write DIR/<name>/Dockerfile per image"
     )
     _add_directory(render)
-    return parser.parse_args(argv)
+    render.set_defaults(handler=_run_render)
 
 
 def _build_tag_suffix(args: argparse.Namespace, now: datetime) -> str:
@@ -177,74 +244,123 @@ def _history_path(config: Config) -> Path:
     return state_dir(os.environ) / "history.sqlite"
 
 
-def dispatch(
-    args: argparse.Namespace, config: Config, logfile: Path | None, redactor: RedactSecrets
-) -> int:
-    if args.mode == "history":
-        return show_history(path=_history_path(config), pattern=args.pattern, limit=args.limit)
+def _engine_if_reachable() -> DockerEngine | None:
+    try:
+        return DockerEngine()
+    except EngineError as exc:
+        log.warning("%s", exc)
+        return None
+
+
+@dataclass(frozen=True)
+class Context:
+    """What every command handler gets besides its arguments."""
+
+    config: Config
+    logfile: Path | None
+    redactor: RedactSecrets
+
+
+def _run_history(args: argparse.Namespace, ctx: Context) -> int:
+    return show_history(path=_history_path(ctx.config), pattern=args.pattern, limit=args.limit)
+
+
+def _run_render(args: argparse.Namespace, ctx: Context) -> int:
+    return render(
+        config=ctx.config,
+        directory=Path(args.directory),
+        select=args.select,
+        output=Path(args.output) if args.output else None,
+    )
+
+
+def _run_build(args: argparse.Namespace, ctx: Context) -> int:
+    now = datetime.now()
+    log_dir = args.log_dir or state_dir(os.environ) / "logs"
+    outputs = Outputs(
+        logfile=ctx.logfile,
+        log_dir=log_dir / f"{now:%Y%m%d-%H%M%S}-{os.getpid()}",
+        report=args.report,
+        junit=args.junit,
+        history=_history_path(ctx.config),
+        keep_failed=args.keep_failed,
+        progress=args.progress,
+        dry_run_format=args.format if args.dry_run else None,
+    )
+    options = BuildOptions(
+        nocache=args.nocache,
+        pull=args.pull,
+        jobs=args.jobs,
+        fail_fast=args.fail_fast,
+        publish_at_end=args.publish_at_end,
+    )
+    return build(
+        config=ctx.config,
+        directory=Path(args.directory),
+        engine=DockerEngine(),
+        select=args.select,
+        options=options,
+        tag_suffix=_build_tag_suffix(args, now),
+        outputs=outputs,
+        redactor=ctx.redactor,
+    )
+
+
+def _run_graph(args: argparse.Namespace, ctx: Context) -> int:
+    return graph(
+        config=ctx.config,
+        directory=Path(args.directory),
+        select=args.select,
+        ancestors=args.ancestors,
+        descendants=args.descendants,
+        output_format=args.format,
+    )
+
+
+def _run_status(args: argparse.Namespace, ctx: Context) -> int:
+    return status(
+        config=ctx.config,
+        directory=Path(args.directory),
+        engine=DockerEngine(),
+        pull=args.pull,
+        output_format=args.format,
+    )
+
+
+def _run_lint(args: argparse.Namespace, ctx: Context) -> int:
     directory = Path(args.directory)
-    if args.mode == "render":
-        output = Path(args.output) if args.output else None
-        return render(
-            config=config,
-            directory=directory,
-            select=args.select,
-            output=output,
-        )
-    if args.mode == "build":
-        now = datetime.now()
-        log_dir = args.log_dir or state_dir(os.environ) / "logs"
-        outputs = Outputs(
-            logfile=logfile,
-            log_dir=log_dir / f"{now:%Y%m%d-%H%M%S}-{os.getpid()}",
-            report=args.report,
-            junit=args.junit,
-            history=_history_path(config),
-            keep_failed=args.keep_failed,
-            progress=args.progress,
-        )
-        options = BuildOptions(
-            nocache=args.nocache,
-            pull=args.pull,
-            jobs=args.jobs,
-            fail_fast=args.fail_fast,
-            publish_at_end=args.publish_at_end,
-        )
-        return build(
-            config=config,
-            directory=directory,
-            engine=DockerEngine(),
-            select=args.select,
-            options=options,
-            tag_suffix=_build_tag_suffix(args, now),
-            outputs=outputs,
-            redactor=redactor,
-        )
-    if args.mode == "prune":
-        return prune(
-            config=config,
-            directory=directory,
-            engine=DockerEngine(),
-            select=args.select,
-            nightly=args.nightly,
-            dry_run=args.dry_run,
-        )
-    if args.mode == "update":
-        request = UpdateRequest(
-            pattern=args.select,
-            reason=args.reason,
-            version=args.version,
-            scheme=Scheme(args.scheme),
-        )
-        return update(
-            config=config,
-            directory=directory,
-            request=request,
-            dry_run=args.dry_run,
-            environ=os.environ,
-            now=datetime.now().astimezone(),
-        )
-    raise AssertionError(f"unknown mode {args.mode}")
+    lookup = None
+    if not args.offline:
+        engine = _engine_if_reachable()
+        lookup = label_lookup(directory, ctx.config, engine, registry_client(ctx.config))
+    return run_lint(
+        config=ctx.config, directory=directory, lookup=lookup, output_format=args.format
+    )
+
+
+def _run_prune(args: argparse.Namespace, ctx: Context) -> int:
+    return prune(
+        config=ctx.config,
+        directory=Path(args.directory),
+        engine=DockerEngine(),
+        select=args.select,
+        nightly=args.nightly,
+        dry_run=args.dry_run,
+    )
+
+
+def _run_update(args: argparse.Namespace, ctx: Context) -> int:
+    request = UpdateRequest(
+        pattern=args.select, reason=args.reason, version=args.version, scheme=Scheme(args.scheme)
+    )
+    return update(
+        config=ctx.config,
+        directory=Path(args.directory),
+        request=request,
+        dry_run=args.dry_run,
+        environ=os.environ,
+        now=datetime.now().astimezone(),
+    )
 
 
 def _terminate(signum: int, frame: object) -> None:
@@ -263,7 +379,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = load_config(Path(args.configfile), os.environ)
         for secret in config.secrets():
             redactor.add(secret)
-        return dispatch(args, config, logfile, redactor)
+        handler: Callable[[argparse.Namespace, Context], int] = args.handler
+        return handler(args, Context(config, logfile, redactor))
     except DockerPkgError as exc:
         return report_error(exc, redactor, to_logfile=logfile is not None)
     except KeyboardInterrupt:

@@ -75,6 +75,8 @@ class Engine(Protocol):
 
     def export_path(self, image: str, path: str, destination: BinaryIO) -> None: ...
 
+    def image_labels(self, reference: str) -> dict[str, str] | None: ...
+
 
 class _LineSplitter:
     """Engine ``stream`` chunks carry partial or several lines; emit whole lines only."""
@@ -313,6 +315,18 @@ class DockerEngine:
 
     def remove_image(self, reference: str) -> None:
         self._call(f"removing {reference}", lambda: self._api.remove_image(reference))
+
+    def image_labels(self, reference: str) -> dict[str, str] | None:
+        """The labels of a local image, or None when there is no such image."""
+        try:
+            info = self._api.inspect_image(reference)  # type: ignore[no-untyped-call]
+        except docker.errors.ImageNotFound:
+            return None
+        except docker.errors.APIError as exc:
+            raise EngineError(f"inspecting {reference}: {exc.explanation or exc}") from None
+        except requests.RequestException as exc:
+            raise EngineError(f"engine at {self._base_url} failed: {exc}") from None
+        return dict((info.get("Config") or {}).get("Labels") or {})
 
     def export_path(self, image: str, path: str, destination: BinaryIO) -> None:
         """Write a tar of ``path`` in ``image`` to ``destination``, through a container that

@@ -62,6 +62,10 @@ class TemplateError(UsageError):
         self.image = image
 
 
+class NumericUserError(TemplateError):
+    """The last ``USER`` is not numeric while ``force_numeric_user`` is set."""
+
+
 class ManyErrors(UsageError):
     """Several usage errors found together, reported at once (e.g. every broken template)."""
 

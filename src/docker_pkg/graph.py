@@ -18,14 +18,18 @@ class DependencyGraph:
     parents: Mapping[str, tuple[str, ...]]
     declared: Mapping[str, tuple[str, ...]]
 
-    def with_inferred(self, inferred: Mapping[str, Iterable[str]]) -> DependencyGraph:
-        """This graph plus ``inferred`` edges (order and ancestry then use both)."""
+    def with_inferred(
+        self, inferred: Mapping[str, Iterable[str]], *, check: bool = True
+    ) -> DependencyGraph:
+        """This graph plus ``inferred`` edges (order and ancestry then use both); with
+        ``check``, a cycle among them all raises."""
         parents = {
             name: tuple(dict.fromkeys([*deps, *(p for p in inferred.get(name, ()) if p != name)]))
             for name, deps in self.declared.items()
         }
         graph = DependencyGraph(parents, self.declared)
-        graph.order()  # raises on a cycle
+        if check:
+            graph.order()
         return graph
 
     def is_inferred(self, child: str, parent: str) -> bool:

@@ -67,3 +67,28 @@ def publish_candidates(
         scope |= graph.ancestors(name)
     candidates = set(built_now) | {n for n in scope if states[n] is State.BUILT}
     return graph.order(candidates)
+
+
+def state_reason(state: State, pull: bool, registry: str) -> str:
+    """Why an image is in its state, in words."""
+    if state is State.PUBLISHED:
+        return f"its manifest is in {registry}"
+    if state is State.BUILT:
+        where = f", not in {registry}" if registry else ""
+        return f"in the local engine{where}"
+    if pull and registry:
+        return f"neither in {registry} nor in the local engine"
+    return "not in the local engine"
+
+
+def chain_reasons(graph: DependencyGraph, chain: list[str], selected: set[str]) -> dict[str, str]:
+    """Why each image of a build chain is in it: selected itself, or needed by one that is."""
+    in_chain = set(chain)
+    reasons = {}
+    for name in chain:
+        if name in selected:
+            reasons[name] = "selected"
+        else:
+            needing = sorted(d for d in graph.descendants(name) & in_chain if d in selected)
+            reasons[name] = "needed by " + ", ".join(needing)
+    return reasons

@@ -109,18 +109,49 @@ class RegistryClient:
             ) from None
         except requests.RequestException as exc:
             raise RegistryError(f"cannot reach registry {self.registry}: {exc}") from None
-        if response.status_code == 200:
-            return ManifestStatus(True, response.headers.get("Docker-Content-Digest"))
         if response.status_code == 404:
             return ManifestStatus(False)
+        self._check(response, repository, tag)
+        return ManifestStatus(True, response.headers.get("Docker-Content-Digest"))
+
+    def image_labels(self, repository: str, tag: str) -> dict[str, str] | None:
+        """The labels in the image config of ``repository:tag``; None when it is absent."""
+        base = self.base_url
+        try:
+            response = self._session.get(
+                f"{base}/{repository}/manifests/{tag}", timeout=TIMEOUT, verify=self._verify
+            )
+            if response.status_code == 404:
+                return None
+            self._check(response, repository, tag)
+            config = response.json().get("config") or {}
+            digest = config.get("digest")
+            if not digest:
+                return None  # a manifest list or an old schema: no single config to read
+            blob = self._session.get(
+                f"{base}/{repository}/blobs/{digest}", timeout=TIMEOUT, verify=self._verify
+            )
+            self._check(blob, repository, tag)
+            labels = (blob.json().get("config") or {}).get("Labels") or {}
+        except requests.RequestException as exc:
+            raise RegistryError(f"cannot reach registry {self.registry}: {exc}") from None
+        except ValueError as exc:
+            raise RegistryError(
+                f"registry {self.registry} sent an unreadable answer for {repository}:{tag}: {exc}"
+            ) from None
+        return {str(k): str(v) for k, v in labels.items()}
+
+    def _check(self, response: requests.Response, repository: str, tag: str) -> None:
         if response.status_code in (401, 403):
             raise RegistryError(
                 f"registry {self.registry} refused access to {repository} "
                 f"(HTTP {response.status_code}): check username and password"
             )
-        raise RegistryError(
-            f"registry {self.registry} answered HTTP {response.status_code} for {repository}:{tag}"
-        )
+        if response.status_code != 200:
+            raise RegistryError(
+                f"registry {self.registry} answered HTTP {response.status_code} for "
+                f"{repository}:{tag}"
+            )
 
     def repository_path(self, full_name: str) -> str:
         """The repository path inside this registry of ``registry/namespace/name``."""

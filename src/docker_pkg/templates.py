@@ -20,7 +20,7 @@ from debian.debian_support import BaseVersion
 
 from docker_pkg.config import Config
 from docker_pkg.definitions import BUILD_TEMPLATE, TEMPLATE, ImageDefinition
-from docker_pkg.errors import ManyErrors, TemplateError, UsageError
+from docker_pkg.errors import ManyErrors, NumericUserError, TemplateError, UsageError
 from docker_pkg.naming import full_name, split_label
 
 log = logging.getLogger(__name__)
@@ -199,7 +199,7 @@ class Renderer:
     def render(self, definition: ImageDefinition) -> Rendered:
         dockerfile = self.render_file(definition, TEMPLATE)
         if self.config.force_numeric_user and not has_numeric_user(dockerfile):
-            raise TemplateError(
+            raise NumericUserError(
                 "the last USER instruction does not name a numeric uid (force_numeric_user is "
                 'set); use e.g. USER {{ "www-data" | uid }}',
                 image=definition.short_name,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import sqlite3
@@ -19,7 +20,14 @@ from docker_pkg.fingerprint import fingerprints
 from docker_pkg.history import History
 from docker_pkg.labels import git_revision, image_labels
 from docker_pkg.pipeline import BuildOptions, BuildRun, ImageResult, Outcome
-from docker_pkg.plan import State, build_chain, publish_candidates
+from docker_pkg.plan import (
+    State,
+    build_chain,
+    chain_reasons,
+    publish_candidates,
+    selection,
+    state_reason,
+)
 from docker_pkg.progress import make_progress
 from docker_pkg.registry import RegistryClient
 from docker_pkg.report import RunInfo, write_json, write_junit
@@ -42,6 +50,7 @@ class Outputs:
     history: Path | None = None
     keep_failed: Path | None = None
     progress: str = "auto"
+    dry_run_format: str | None = None  # set: print the plan ("text" or "json"), build nothing
 
 
 def build(
@@ -63,11 +72,12 @@ def build(
     def say(line: str) -> None:
         print(line, file=out, flush=True)
 
-    say(f"== Step 0: scanning {directory} ==")
+    if outputs.dry_run_format != "json":  # JSON alone on stdout, for machines
+        say(f"== Step 0: scanning {directory} ==")
     workspace = Workspace.load(directory, config, tag_suffix)
     everything = workspace.render_what_renders()
     workspace = workspace.with_inferred(everything)
-    registry = _registry_client(config)
+    registry = registry_client(config)
     if outputs.log_dir is not None:
         outputs.log_dir.mkdir(parents=True, exist_ok=True)
     run = BuildRun(
@@ -92,6 +102,18 @@ def build(
             if config.can_publish
             else []
         )
+        if outputs.dry_run_format is not None:
+            _dry_run(
+                out,
+                outputs.dry_run_format,
+                workspace=workspace,
+                chain=chain,
+                states=states,
+                select=select,
+                to_publish=to_publish,
+                pulling=run.pulling,
+            )
+            return 0
         say("Will build the following images:")
         for name in chain:
             say(f"* {workspace.label(name)}")
@@ -128,12 +150,46 @@ def build(
     return status
 
 
+def _dry_run(
+    out: TextIO,
+    output_format: str,
+    *,
+    workspace: Workspace,
+    chain: list[str],
+    states: dict[str, State],
+    select: str | None,
+    to_publish: list[str],
+    pulling: bool,
+) -> None:
+    """The build chain in order, with why each image is in it; nothing is built."""
+    reasons = chain_reasons(workspace.graph, chain, selection(workspace.labels, select))
+    registry = workspace.config.registry
+    steps = [
+        {
+            "name": name,
+            "label": workspace.label(name),
+            "why": f"{reasons[name]}; {state_reason(states[name], pulling, registry)}",
+            "publish": name in to_publish,
+        }
+        for name in chain
+    ]
+    if output_format == "json":
+        json.dump({"build": steps, "publish": to_publish}, out, indent=2)
+        out.write("\n")
+        return
+    print("Dry run: nothing will be built. Build order:", file=out)
+    for number, step in enumerate(steps, start=1):
+        print(f"{number:3}. {step['label']}  ({step['why']})", file=out)
+    if to_publish:
+        print("Then published: " + ", ".join(workspace.label(n) for n in to_publish), file=out)
+
+
 def chain_order(chain: list[str]) -> Callable[[str], tuple[int, str]]:
     position = {name: i for i, name in enumerate(chain)}
     return lambda name: (position.get(name, len(chain)), name)
 
 
-def _registry_client(config: Config) -> RegistryClient | None:
+def registry_client(config: Config) -> RegistryClient | None:
     if not config.registry:
         return None
     return RegistryClient(

@@ -1,0 +1,75 @@
+"""``docker-pkg lint``: report mistakes in a definitions tree; exit 1 on any error."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import TextIO
+
+from docker_pkg.config import Config
+from docker_pkg.definitions import scan
+from docker_pkg.engine import Engine
+from docker_pkg.errors import OperationError, UsageError
+from docker_pkg.lint import Finding, LabelLookup, Severity, lint
+from docker_pkg.registry import RegistryClient
+
+
+def label_lookup(
+    directory: Path, config: Config, engine: Engine | None, registry: RegistryClient | None
+) -> LabelLookup:
+    """Labels of the built image of each image's current tag: registry first, then engine."""
+    try:
+        definitions = {d.short_name: d for d in scan(directory)}
+    except UsageError:
+        definitions = {}
+
+    def lookup(name: str) -> dict[str, str] | None:
+        definition = definitions.get(name)
+        if definition is None:
+            return None
+        full = definition.name(config.registry, config.namespace)
+        if registry is not None:
+            labels = registry.image_labels(registry.repository_path(full), definition.tag)
+            if labels is not None:
+                return labels
+        if engine is not None:
+            return engine.image_labels(f"{full}:{definition.tag}")
+        return None
+
+    return lookup
+
+
+def run_lint(
+    *,
+    config: Config,
+    directory: Path,
+    lookup: LabelLookup | None,
+    output_format: str,
+    stdout: TextIO | None = None,
+) -> int:
+    out = stdout or sys.stdout
+    if not directory.is_dir():
+        raise UsageError(f"{directory}: not a directory")
+    try:
+        findings = lint(directory, config, lookup)
+    except OperationError as exc:
+        # The tree's own findings do not depend on the registry; say why the comparison
+        # with built images could not be made, and lint without it.
+        findings = lint(directory, config, None)
+        print(f"note: built images not compared: {exc}", file=sys.stderr)
+    errors = [f for f in findings if f.severity is Severity.ERROR]
+    if output_format == "json":
+        json.dump([f.as_dict() for f in findings], out, indent=2)
+        out.write("\n")
+    else:
+        for finding in findings:
+            print(finding, file=out)
+        print(_summary(findings, errors), file=out)
+    return 1 if errors else 0
+
+
+def _summary(findings: list[Finding], errors: list[Finding]) -> str:
+    if not findings:
+        return "lint: no findings"
+    return f"lint: {len(errors)} error(s), {len(findings) - len(errors)} warning(s)"
