@@ -104,6 +104,13 @@ def _build_parser(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="images built at once (default: %(default)s here; -j1 builds one at a time)",
     )
     run.add_argument(
+        "--builder",
+        choices=["buildkit", "classic"],
+        default=None,
+        help="the engine's builder (default: the builder config key, else BuildKit when the "
+        "engine supports it)",
+    )
+    run.add_argument(
         "--fail-fast", action="store_true", help="start nothing new after the first failure"
     )
     run.add_argument(
@@ -293,6 +300,7 @@ def _run_build(args: argparse.Namespace, ctx: Context) -> int:
         jobs=args.jobs,
         fail_fast=args.fail_fast,
         publish_at_end=args.publish_at_end,
+        builder=args.builder,
     )
     return build(
         config=ctx.config,

@@ -64,6 +64,8 @@ class Config:
     verify_args: tuple[str, ...] = ()
     container_limits: Mapping[str, str] = field(default_factory=dict)
     network_mode: str | None = None
+    builder: str | None = None  # buildkit or classic; None: buildkit where the engine has it
+    container_limits_strict: bool = False
 
     @property
     def can_publish(self) -> bool:
@@ -176,6 +178,9 @@ def build_config(merged: Mapping[str, Any], where: _Where) -> Config:
     network_mode = (
         _optional_str(merged, "network_mode", where) if "network_mode" in merged else None
     )
+    builder = _optional_str(merged, "builder", where) if "builder" in merged else None
+    if builder not in (None, "buildkit", "classic"):
+        raise where.error("builder", f"{builder!r} is neither 'buildkit' nor 'classic'")
     return Config(
         template_vars=merged,
         registry=_optional_str(merged, "registry", where) or "",
@@ -196,6 +201,8 @@ def build_config(merged: Mapping[str, Any], where: _Where) -> Config:
         verify_args=_str_list(merged, "verify_args", where),
         container_limits=parse_container_limits(merged.get("container_limits"), where),
         network_mode=network_mode,
+        builder=builder,
+        container_limits_strict=bool(merged.get("container_limits_strict", False)),
     )
 
 

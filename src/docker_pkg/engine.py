@@ -8,8 +8,10 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import re
 import socket
 import threading
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Protocol
@@ -21,11 +23,21 @@ import urllib3
 from docker.utils import kwargs_from_env
 from docker.utils.json_stream import json_stream
 
-from docker_pkg.errors import BuildError, Cancelled, EngineError, OperationError, PublishError
+from docker_pkg.buildkit import TAIL_LINES, TRACE_ID, TraceDecoder
+from docker_pkg.errors import (
+    BuildError,
+    Cancelled,
+    EngineError,
+    OperationError,
+    PublishError,
+    UsageError,
+)
 
 log = logging.getLogger(__name__)
 
 OutputSink = Callable[[str], None]
+CLASSIC, BUILDKIT = "classic", "buildkit"
+BUILDKIT_MIN_API = (1, 39)
 
 
 @dataclass(frozen=True)
@@ -39,6 +51,7 @@ class BuildRequest:
     container_limits: Mapping[str, str] = field(default_factory=dict)
     network_mode: str | None = None
     labels: Mapping[str, str] = field(default_factory=dict)
+    builder: str = CLASSIC
 
 
 @dataclass(frozen=True)
@@ -61,6 +74,8 @@ class Engine(Protocol):
 
     def cancel(self) -> None: ...
 
+    def supports_buildkit(self) -> bool: ...
+
     def tag(self, image: str, repository: str, tag: str) -> None: ...
 
     def push(
@@ -78,23 +93,49 @@ class Engine(Protocol):
     def image_labels(self, reference: str) -> dict[str, str] | None: ...
 
 
+_CLASSIC_STEP = re.compile(r"^Step \d+/\d+ : (?P<step>.*)$")
+_CLASSIC_NOISE = (" ---> ", "Removing intermediate container")
+# The classic builder colours a step's stderr with terminal escapes; logs get plain text.
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
 class _LineSplitter:
-    """Engine ``stream`` chunks carry partial or several lines; emit whole lines only."""
+    """Engine ``stream`` chunks carry partial or several lines; emit whole lines only, and
+    remember the classic builder's current step and its last output lines."""
 
     def __init__(self, output: OutputSink):
         self._output = output
         self._pending = ""
+        self._step = ""
+        self._tail: deque[str] = deque(maxlen=TAIL_LINES)
 
     def feed(self, text: str) -> None:
         self._pending += text
         *lines, self._pending = self._pending.split("\n")
         for line in lines:
-            self._output(line.rstrip("\r"))
+            self._line(_ANSI.sub("", line).rstrip("\r"))
+
+    def _line(self, line: str) -> None:
+        self._output(line)
+        match = _CLASSIC_STEP.match(line)
+        if match:
+            self._step, self._tail = match["step"], deque(maxlen=TAIL_LINES)
+        elif line.strip() and not line.startswith(_CLASSIC_NOISE):
+            self._tail.append(line)
 
     def flush(self) -> None:
         if self._pending:
-            self._output(self._pending)
+            self._line(_ANSI.sub("", self._pending))
             self._pending = ""
+
+    def failure(self, message: str) -> str:
+        """``message`` with the step that failed and its last output lines."""
+        if not self._step:
+            return message
+        text = f"step {self._step} failed: {message}"
+        if self._tail:
+            text += "\nlast output:\n" + "\n".join(f"  {line}" for line in self._tail)
+        return text
 
 
 def _error_text(chunk: Mapping[str, Any]) -> str:
@@ -115,6 +156,7 @@ class DockerEngine:
         self._cancelled = threading.Event()
         self._lock = threading.Lock()
         self._active: set[requests.Response] = set()
+        self._bridge: bool | None = None
         try:
             self._api = docker.APIClient(version="auto", timeout=timeout, **kwargs)
         except docker.errors.DockerException as exc:
@@ -158,31 +200,27 @@ class DockerEngine:
         response is at hand: :meth:`cancel` shuts its socket, which makes the engine stop
         the build and remove its containers.
         """
-        params: dict[str, Any] = {
-            "t": request.tag,
-            "nocache": request.nocache,
-            "rm": True,
-            "forcerm": True,
-            "pull": False,
-            "dockerfile": "Dockerfile",
-            **request.container_limits,
-        }
-        if request.buildargs:
-            params["buildargs"] = json.dumps(dict(request.buildargs))
-        if request.labels:
-            params["labels"] = json.dumps(dict(request.labels))
-        if request.network_mode:
-            params["networkmode"] = request.network_mode
         response = self._start_stream(
-            "/build", params, request.context, f"building {request.tag}", BuildError
+            "/build",
+            self._build_params(request),
+            request.context,
+            f"building {request.tag}",
+            BuildError,
         )
         lines = _LineSplitter(output)
+        trace = TraceDecoder(output)
         image_id = ""
         try:
             for chunk in self._chunks(response, BuildError):
+                if chunk.get("id") == TRACE_ID and isinstance(chunk.get("aux"), str):
+                    trace.feed(chunk["aux"])
+                    continue
                 if "error" in chunk or "errorDetail" in chunk:
                     lines.flush()
-                    raise BuildError(_error_text(chunk))
+                    message = _error_text(chunk)
+                    if request.builder == BUILDKIT:
+                        raise BuildError(trace.failure(message))
+                    raise BuildError(lines.failure(message))
                 if "stream" in chunk:
                     lines.feed(str(chunk["stream"]))
                 elif "status" in chunk:
@@ -201,6 +239,31 @@ class DockerEngine:
                 )["Id"]
             )
         return image_id
+
+    def _build_params(self, request: BuildRequest) -> dict[str, Any]:
+        buildkit = request.builder == BUILDKIT
+        params: dict[str, Any] = {
+            "t": request.tag,
+            "nocache": request.nocache,
+            "rm": True,
+            "forcerm": True,
+            "pull": False,
+            "dockerfile": "Dockerfile",
+        }
+        if buildkit:
+            params["version"] = "2"
+        else:
+            params.update(request.container_limits)
+        if request.buildargs:
+            params["buildargs"] = json.dumps(dict(request.buildargs))
+        if request.labels:
+            params["labels"] = json.dumps(dict(request.labels))
+        network = request.network_mode
+        if network is None and buildkit and not self._has_bridge():
+            network = "none"  # BuildKit's default network is the bridge, which is missing
+        if network:
+            params["networkmode"] = network
+        return params
 
     def _start_stream(
         self,
@@ -251,6 +314,19 @@ class DockerEngine:
         with self._lock:
             self._active.discard(response)
         response.close()
+
+    def supports_buildkit(self) -> bool:
+        """BuildKit builds through ``/build?version=2``: a Linux engine with API 1.39+."""
+        version = self._call("asking the engine's version", self._api.version)
+        api = tuple(int(p) for p in str(version.get("ApiVersion", "0.0")).split(".")[:2])
+        return bool(api >= BUILDKIT_MIN_API and str(version.get("Os", "")).lower() == "linux")
+
+    def _has_bridge(self) -> bool:
+        with self._lock:
+            if self._bridge is None:
+                found = self._call("listing networks", lambda: self._api.networks(names=["bridge"]))
+                self._bridge = any(n.get("Name") == "bridge" for n in found)
+            return self._bridge
 
     def cancel(self) -> None:
         """Stop every build in progress on this engine, and refuse new ones."""
@@ -352,3 +428,20 @@ class DockerEngine:
                 f"removing the container of {image}",
                 lambda: self._api.remove_container(container, force=True),
             )
+
+
+def choose_builder(requested: str | None, engine: Engine) -> tuple[str, str]:
+    """The builder to use and why: as asked, else BuildKit where the engine supports it."""
+    if requested == CLASSIC:
+        return CLASSIC, "as configured"
+    supported = engine.supports_buildkit()
+    if requested == BUILDKIT:
+        if not supported:
+            raise UsageError(
+                f"builder 'buildkit' was asked for, but the engine at {engine.address} does "
+                "not support it (needs a Linux engine with API 1.39 or newer)"
+            )
+        return BUILDKIT, "as configured"
+    if supported:
+        return BUILDKIT, "the engine supports it"
+    return CLASSIC, "the engine does not support BuildKit"

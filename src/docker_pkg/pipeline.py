@@ -21,7 +21,7 @@ from pathlib import Path
 
 from docker_pkg.artifacts import ARTIFACTS, extract_artifacts
 from docker_pkg.context import stream_context
-from docker_pkg.engine import BuildRequest, Engine
+from docker_pkg.engine import CLASSIC, BuildRequest, Engine
 from docker_pkg.errors import OperationError
 from docker_pkg.logs import ImageLog
 from docker_pkg.plan import State, resolve_state
@@ -74,6 +74,7 @@ class BuildOptions:
     jobs: int = 1
     fail_fast: bool = False
     publish_at_end: bool = False
+    builder: str | None = CLASSIC  # None: choose (BuildKit where the engine supports it)
 
 
 @dataclass
@@ -337,6 +338,7 @@ class BuildRun:
             container_limits=config.container_limits,
             network_mode=config.network_mode,
             labels=labels or {},
+            builder=self.options.builder or CLASSIC,
         )
 
         def line(text: str) -> None:

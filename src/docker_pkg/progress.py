@@ -20,7 +20,7 @@ from rich.table import Table
 
 from docker_pkg.scheduler import Status, Task
 
-_STEP = re.compile(r"^Step \d+/\d+ : (?P<step>.*)$")
+_STEP = re.compile(r"^(?:Step \d+/\d+ : |#\d+ (?=\[))(?P<step>.*)$")
 PLAIN, RICH, QUIET, AUTO = "plain", "rich", "quiet", "auto"
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from datetime import datetime
@@ -76,6 +77,14 @@ def write_json(path: Path, run: RunInfo, results: list[ImageResult]) -> None:
     path.write_text(json.dumps(report_document(run, results), indent=2) + "\n", "utf-8")
 
 
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def _xml_text(text: str) -> str:
+    """Text with the characters XML 1.0 cannot hold (terminal escapes, NULs) removed."""
+    return _NOT_XML.sub("", text)
+
+
 def junit_document(run: RunInfo, results: list[ImageResult]) -> ET.ElementTree[ET.Element]:
     """One test case per image of the run; failed ones fail, skipped ones are skipped."""
     counted = [r for r in results if r.started is not None or r.outcome is Outcome.SKIPPED]
@@ -100,11 +109,12 @@ def junit_document(run: RunInfo, results: list[ImageResult]) -> ET.ElementTree[E
             time=f"{result.duration or 0.0:.3f}",
         )
         if result.outcome is Outcome.FAILED:
-            first = result.reason.strip().splitlines()[0] if result.reason.strip() else "failed"
+            reason = _xml_text(result.reason)
+            first = reason.strip().splitlines()[0] if reason.strip() else "failed"
             failure = ET.SubElement(case, "failure", message=first)
-            failure.text = result.reason
+            failure.text = reason
         elif result.outcome is Outcome.SKIPPED:
-            ET.SubElement(case, "skipped", message=result.reason)
+            ET.SubElement(case, "skipped", message=_xml_text(result.reason))
         if result.log_file:
             out = ET.SubElement(case, "system-out")
             out.text = f"build log: {result.log_file}"

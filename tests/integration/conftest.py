@@ -96,6 +96,7 @@ class Project:
     bed: Bed
     registry: str
     namespace: str
+    builder: str = "classic"
 
     @property
     def images(self) -> Path:
@@ -110,6 +111,7 @@ class Project:
             "namespace": self.namespace,
             "username": "tester",
             "password": "s3cr3t-Passw0rd",
+            "builder": self.builder,
         }
         values.update(extra)
         path = self.root / "config.yaml"
@@ -144,9 +146,12 @@ class Project:
         return requests.get(url, headers={"Accept": MANIFEST_TYPES}, timeout=10).status_code
 
 
-@pytest.fixture
-def project(tmp_path: Path, bed: Bed, namespace: str, busybox: Path) -> Project:
-    proj = Project(tmp_path, bed, bed.registry, namespace)
+@pytest.fixture(params=["classic", "buildkit"])
+def project(
+    request: pytest.FixtureRequest, tmp_path: Path, bed: Bed, namespace: str, busybox: Path
+) -> Project:
+    """A project per test and builder: the whole suite runs on both of the engine's builders."""
+    proj = Project(tmp_path, bed, bed.registry, namespace, builder=request.param)
     proj.images.mkdir()
     proj.write_config()
     return proj

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -115,7 +116,11 @@ def test_mid_tree_failure_is_reported_exactly(project: Project, busybox: Path) -
     assert states["base"][0] == "verified"
     assert states["other"][0] == "verified"
     assert states["mid"][0] == "failed"
-    assert "returned a non-zero code: 3" in states["mid"][1]
+    assert re.search(r"(non-zero code|exit code): 3", states["mid"][1])
+    # Both builders name the failing step and its last output.
+    assert "step " in states["mid"][1]
+    assert "RUN echo nope >&2 && exit 3" in states["mid"][1]
+    assert "nope" in states["mid"][1].split("last output:", 1)[1]
     assert states["leaf"] == (
         "skipped",
         f"not attempted: its ancestor {project.name('mid')}:1.0.0 failed",

@@ -85,6 +85,15 @@ def test_junit_has_a_case_per_image_of_the_run() -> None:
     ET.tostring(root)  # serialisable
 
 
+def test_junit_drops_characters_xml_cannot_hold() -> None:
+    broken = ImageResult(
+        "x", "r/x:1", Outcome.FAILED, "bad \x1b[91mcolour\x00", started=T0, ended=T0
+    )
+    text = ET.tostring(junit_document(RUN, [broken]).getroot(), encoding="unicode")
+    assert "bad [91mcolour" in text
+    ET.fromstring(text)
+
+
 def test_history_records_and_filters(tmp_path: Path) -> None:
     history = History(tmp_path / "deep" / "h.sqlite")
     assert history.entries() == []

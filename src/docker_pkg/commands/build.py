@@ -9,13 +9,14 @@ import sqlite3
 import sys
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import TextIO
 
 from docker_pkg.config import Config
-from docker_pkg.engine import Engine
+from docker_pkg.engine import BUILDKIT, Engine, choose_builder
+from docker_pkg.errors import UsageError
 from docker_pkg.fingerprint import fingerprints
 from docker_pkg.history import History
 from docker_pkg.labels import git_revision, image_labels
@@ -75,6 +76,7 @@ def build(
     if outputs.dry_run_format != "json":  # JSON alone on stdout, for machines
         say(f"== Step 0: scanning {directory} ==")
     workspace = Workspace.load(directory, config, tag_suffix)
+    options = replace(options, builder=_resolve_builder(config, engine, options.builder, say))
     everything = workspace.render_what_renders()
     workspace = workspace.with_inferred(everything)
     registry = registry_client(config)
@@ -148,6 +150,25 @@ def build(
     if outputs.logfile is not None:
         say(f"You can see the logs at ./{outputs.logfile}")
     return status
+
+
+def _resolve_builder(
+    config: Config, engine: Engine, requested: str | None, say: Callable[[str], None]
+) -> str:
+    """The builder for this run (logged); BuildKit with container_limits warns or refuses."""
+    builder, why = choose_builder(requested or config.builder, engine)
+    log.info("Builder: %s (%s)", builder, why)
+    if builder == BUILDKIT and config.container_limits:
+        problem = (
+            "BuildKit does not apply container_limits ("
+            + ", ".join(sorted(config.container_limits))
+            + "); use builder: classic to have them applied"
+        )
+        if config.container_limits_strict:
+            raise UsageError(problem + " (container_limits_strict is set)")
+        log.warning("%s", problem)
+        say(f" WARNING: {problem}")
+    return builder
 
 
 def _dry_run(
