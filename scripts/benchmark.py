@@ -130,36 +130,31 @@ def _seconds(span: dict[str, str]) -> float:
 
 
 def command(
-    tool: list[str], config: Path, images: Path, jobs: int | None, report: Path
+    tool: list[str], config: Path, images: Path, run: tuple[int, str] | None, report: Path
 ) -> list[str]:
-    """The reference takes the plain invocation; this tool also gets -j and a report."""
-    if jobs is None:
+    """The reference takes the plain invocation; this tool also gets -j, the builder and a
+    report."""
+    if run is None:
         return [*tool, "-c", str(config), "build", str(images)]
-    return [
-        *tool,
-        "-c",
-        str(config),
-        "build",
-        "-j",
-        str(jobs),
-        "--progress",
-        "quiet",
-        "--report",
-        str(report),
-        str(images),
-    ]
+    jobs, builder = run
+    options = ["-j", str(jobs), "--builder", builder, "--progress", "quiet"]
+    return [*tool, "-c", str(config), "build", *options, "--report", str(report), str(images)]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[30, 100])
     parser.add_argument("--jobs", type=int, nargs="+", default=[1, 2, 4])
+    parser.add_argument("--builders", nargs="+", default=["classic", "buildkit"])
     parser.add_argument("--no-reference", action="store_true", help="skip docker-pkg 4.0.4")
     args = parser.parse_args(argv)
-    tools: list[tuple[str, list[str], int | None]] = []
+    tools: list[tuple[str, list[str], tuple[int, str] | None]] = []
     if not args.no_reference:
         tools.append(("reference 4.0.4", [str(ensure_reference())], None))
-    tools += [(f"docker-pkg -j{j}", [sys.executable, "-m", "docker_pkg"], j) for j in args.jobs]
+    ours = [sys.executable, "-m", "docker_pkg"]
+    tools += [
+        (f"{builder} -j{j}", ours, (j, builder)) for builder in args.builders for j in args.jobs
+    ]
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
         f"{platform.python_version()}, engine at {os.environ.get('DOCKER_HOST', 'default')}"
@@ -171,14 +166,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             parents = generate_tree(work / "images", size)
             times: dict[str, float] = {}
             bound = None
-            for index, (name, tool, jobs) in enumerate(tools):
+            for index, (name, tool, run) in enumerate(tools):
                 namespace = f"bench{size}r{index}"
                 config = work / f"{namespace}.yaml"
                 config.write_text(f"namespace: {namespace}\n")
                 report = work / f"{namespace}.json"
                 try:
-                    times[name] = timed(command(tool, config, work / "images", jobs, report), work)
-                    if jobs == 1:
+                    times[name] = timed(command(tool, config, work / "images", run, report), work)
+                    if run is not None and run[0] == 1 and bound is None:
                         bound = critical_path(report, parents)
                 finally:
                     remove_namespace(namespace)

@@ -33,6 +33,7 @@ from docker_pkg.progress import make_progress
 from docker_pkg.registry import RegistryClient
 from docker_pkg.report import RunInfo, write_json, write_junit
 from docker_pkg.scheduler import Status
+from docker_pkg.templates import Rendered
 from docker_pkg.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -90,9 +91,7 @@ def build(
         log_dir=outputs.log_dir,
         redactor=redactor,
         keep_failed=outputs.keep_failed,
-        labels=image_labels(
-            workspace, fingerprints(workspace.graph, everything), git_revision(directory)
-        ),
+        labels=_labels(workspace, everything, directory),
     )
     try:
         states = run.scan_states()
@@ -150,6 +149,17 @@ def build(
     if outputs.logfile is not None:
         say(f"You can see the logs at ./{outputs.logfile}")
     return status
+
+
+def _labels(
+    workspace: Workspace, rendered: dict[str, Rendered], directory: Path
+) -> dict[str, dict[str, str]]:
+    """OCI and fingerprint labels for every image, unless ``image_labels: false`` (with the
+    classic builder labels cost one more step per image)."""
+    if not workspace.config.template_vars.get("image_labels", True):
+        return {}
+    prints = fingerprints(workspace.graph, rendered)
+    return image_labels(workspace, prints, git_revision(directory))
 
 
 def _resolve_builder(
