@@ -206,10 +206,12 @@ class Testbed:
         readonly: bool = False,
         tls: tuple[Path, Path] | None = None,
         htpasswd: Path | None = None,
+        token: tuple[str, str, str, Path] | None = None,
     ) -> str:
         """Start one more registry (on ``port``, else a free one); return its address.
 
-        ``tls`` is (certificate, key); ``htpasswd`` turns on Basic authentication.
+        ``tls`` is (certificate, key); ``htpasswd`` turns on Basic authentication; ``token``
+        (realm, service, issuer, signing certificate) turns on Bearer token authentication.
         """
         if shutil.which("docker-registry") is None:
             raise RuntimeError("docker-registry is not installed (apt-get install docker-registry)")
@@ -220,6 +222,12 @@ class Testbed:
         config = self.root / f"{name}.yml"
         maintenance = "  maintenance:\n    readonly:\n      enabled: true\n" if readonly else ""
         auth = f"auth:\n  htpasswd:\n    realm: test\n    path: {htpasswd}\n" if htpasswd else ""
+        if token:
+            realm, service, issuer, cert = token
+            auth = (
+                f"auth:\n  token:\n    realm: {realm}\n    service: {service}\n"
+                f"    issuer: {issuer}\n    rootcertbundle: {cert}\n"
+            )
         tls_conf = f"  tls:\n    certificate: {tls[0]}\n    key: {tls[1]}\n" if tls else ""
         config.write_text(
             "version: 0.1\n"
@@ -233,7 +241,7 @@ class Testbed:
         )
         proc = self._spawn(name, ["docker-registry", "serve", str(config)])
         address = f"127.0.0.1:{port}"
-        if tls or htpasswd:
+        if tls or htpasswd or token:
             wait_until(lambda: port_open(port), "docker-registry", 30, proc)
         else:
             wait_until(lambda: registry_answers(address), "docker-registry", 30, proc)

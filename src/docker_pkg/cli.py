@@ -26,6 +26,7 @@ from docker_pkg.commands.render import render
 from docker_pkg.commands.status import status
 from docker_pkg.commands.update import update
 from docker_pkg.config import Config, load_config
+from docker_pkg.credentials import find_credentials
 from docker_pkg.engine import DockerEngine
 from docker_pkg.errors import DockerPkgError, EngineError
 from docker_pkg.history import state_dir
@@ -340,7 +341,11 @@ def _run_lint(args: argparse.Namespace, ctx: Context) -> int:
     lookup = None
     if not args.offline:
         engine = _engine_if_reachable()
-        lookup = label_lookup(directory, ctx.config, engine, registry_client(ctx.config))
+        config = ctx.config
+        credentials = find_credentials(
+            config.registry, config.username, config.password, os.environ
+        )
+        lookup = label_lookup(directory, config, engine, registry_client(config, credentials))
     return run_lint(
         config=ctx.config, directory=directory, lookup=lookup, output_format=args.format
     )

@@ -65,11 +65,8 @@ class Config:
     container_limits: Mapping[str, str] = field(default_factory=dict)
     network_mode: str | None = None
     builder: str | None = None  # buildkit or classic; None: buildkit where the engine has it
+    insecure_registries: tuple[str, ...] = ()
     container_limits_strict: bool = False
-
-    @property
-    def can_publish(self) -> bool:
-        return bool(self.registry and self.username and self.password)
 
     @property
     def proxy_build_args(self) -> dict[str, str]:
@@ -202,6 +199,9 @@ def build_config(merged: Mapping[str, Any], where: _Where) -> Config:
         container_limits=parse_container_limits(merged.get("container_limits"), where),
         network_mode=network_mode,
         builder=builder,
+        insecure_registries=_str_list(merged, "insecure_registries", where)
+        if "insecure_registries" in merged
+        else (),
         container_limits_strict=bool(merged.get("container_limits_strict", False)),
     )
 

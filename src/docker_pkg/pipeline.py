@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -21,8 +23,9 @@ from pathlib import Path
 
 from docker_pkg.artifacts import ARTIFACTS, extract_artifacts
 from docker_pkg.context import stream_context
+from docker_pkg.credentials import Credentials
 from docker_pkg.engine import CLASSIC, BuildRequest, Engine
-from docker_pkg.errors import OperationError
+from docker_pkg.errors import OperationError, PublishError
 from docker_pkg.logs import ImageLog
 from docker_pkg.plan import State, resolve_state
 from docker_pkg.registry import RegistryClient
@@ -34,6 +37,13 @@ from docker_pkg.workspace import Workspace
 log = logging.getLogger(__name__)
 
 BUILD, PUBLISH = "build", "publish"
+PUSH_ATTEMPTS = 3
+PUSH_BACKOFF = 1.0
+# Refusals that no retry changes: authentication, permissions, a read-only registry.
+_PERMANENT_PUSH_FAILURE = re.compile(
+    r"denied|unauthori[sz]ed|forbidden|authentication required|not allowed|\b40[0-35-9]\b",
+    re.IGNORECASE,
+)
 
 
 class Outcome(StrEnum):
@@ -91,6 +101,7 @@ class BuildRun:
     redactor: logging.Filter | None = None
     keep_failed: Path | None = None
     labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    credentials: Credentials | None = None
     on_output: Callable[[str, str], None] = lambda name, line: None
     _logs: dict[str, ImageLog] = field(default_factory=dict)
 
@@ -114,14 +125,9 @@ class BuildRun:
         self.processes.cancel()
 
     def _auth(self) -> dict[str, str] | None:
-        config = self.workspace.config
-        if not (config.username and config.password):
+        if self.credentials is None:
             return None
-        return {
-            "username": config.username,
-            "password": config.password,
-            "serveraddress": config.registry,
-        }
+        return self.credentials.engine_auth(self.workspace.config.registry)
 
     # -- states ---------------------------------------------------------------------------
 
@@ -361,18 +367,42 @@ class BuildRun:
         run_verification(argv, env, output, group=self.processes)
 
     def push_one(self, name: str) -> str | None:
+        """Push TAG and ``latest``; then make sure the registry has TAG with the pushed digest."""
         repository = self.workspace.name(name)
         tag = self.workspace.definitions[name].tag
-        output = self.image_logger(name)
         self.engine.tag(f"{repository}:{tag}", repository, "latest")
-        digest = None
-        for pushed_tag in (tag, "latest"):
-            output.info("Pushing %s:%s", repository, pushed_tag)
-            result = self.engine.push(
-                repository, pushed_tag, self._auth(), lambda text: output.info("%s", text)
-            )
-            digest = digest or result
+        digest = self._push(name, repository, tag)
+        self._push(name, repository, "latest")
+        self._confirm(repository, tag, digest)
         return digest
+
+    def _push(self, name: str, repository: str, tag: str) -> str | None:
+        """One push, tried again (bounded, with backoff) when its failure may be transient."""
+        output = self.image_logger(name)
+        for attempt in range(1, PUSH_ATTEMPTS + 1):
+            output.info("Pushing %s:%s", repository, tag)
+            try:
+                return self.engine.push(
+                    repository, tag, self._auth(), lambda text: output.info("%s", text)
+                )
+            except PublishError as exc:
+                if attempt == PUSH_ATTEMPTS or _PERMANENT_PUSH_FAILURE.search(str(exc)):
+                    raise
+                delay = PUSH_BACKOFF * 2 ** (attempt - 1)
+                output.warning("%s; trying again in %.0fs", exc, delay)
+                time.sleep(delay)
+        raise AssertionError("unreachable")
+
+    def _confirm(self, repository: str, tag: str, digest: str | None) -> None:
+        if self.registry is None:
+            return
+        status = self.registry.manifest(self.registry.repository_path(repository), tag)
+        if not status.exists:
+            raise PublishError(f"{repository}:{tag} was pushed, but the registry does not have it")
+        if digest and status.digest and digest != status.digest:
+            raise PublishError(
+                f"{repository}:{tag} was pushed as {digest}, but the registry has {status.digest}"
+            )
 
     # -- results --------------------------------------------------------------------------
 

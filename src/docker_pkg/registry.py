@@ -1,19 +1,33 @@
-"""A Distribution API v2 client: is ``name:tag`` in the registry?
+"""A Distribution API v2 client: is ``name:tag`` in the registry, with which digest, and
+which labels does its image carry?
 
-Every registry is spoken to over HTTPS, verified with ``ca_bundle`` when set. A registry on
-loopback that does not speak TLS is spoken to over plain HTTP, as the Docker engine itself
-does; nothing else ever is.
+* One pooled HTTP session per registry, shared by every check of a run (thread-safe).
+* HTTPS, verified with ``ca_bundle`` when set. Plain HTTP only for registries on loopback
+  and those in ``insecure_registries``, and only when they do not speak TLS (as the Docker
+  engine does).
+* Authentication as the registry asks in its ``WWW-Authenticate`` challenge: Basic, or
+  Bearer tokens from its token service (anonymous when there are no credentials), cached
+  per scope until they expire.
+* Every request has a timeout; connection errors, 429 (honouring ``Retry-After``) and 5xx
+  are retried with exponential backoff and jitter, bounded in count and time. A 401 after
+  authenticating, a 403 or a 404 is never retried.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import logging
+import random
+import re
 import threading
-from dataclasses import dataclass
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
 
 import requests
 
+from docker_pkg.credentials import Credentials
 from docker_pkg.errors import RegistryError
 
 log = logging.getLogger(__name__)
@@ -27,6 +41,7 @@ MANIFEST_TYPES = ", ".join(
     )
 )
 TIMEOUT = (5.0, 30.0)
+_CHALLENGE = re.compile(r'(\w+)="([^"]*)"')
 
 
 def is_loopback(registry: str) -> bool:
@@ -45,44 +60,89 @@ def is_loopback(registry: str) -> bool:
 
 
 @dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff with full jitter, bounded in attempts and in total time."""
+
+    attempts: int = 5
+    base: float = 0.2
+    cap: float = 5.0
+    budget: float = 30.0
+
+    def delay(self, attempt: int, retry_after: float | None, rng: random.Random) -> float:
+        if retry_after is not None:
+            return min(retry_after, self.cap)
+        return rng.uniform(0, min(self.cap, self.base * 2**attempt))
+
+
+RETRIED_STATUS = frozenset({429, 500, 502, 503, 504})
+
+
+def retry_after(response: requests.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
+
+
+def parse_challenge(header: str) -> tuple[str, dict[str, str]]:
+    """``Bearer realm="…",service="…",scope="…"`` as ("bearer", {realm, service, scope})."""
+    scheme, _, rest = header.strip().partition(" ")
+    return scheme.lower(), dict(_CHALLENGE.findall(rest))
+
+
+@dataclass(frozen=True)
 class ManifestStatus:
     exists: bool
     digest: str | None = None
 
 
-class RegistryClient:
-    """One pooled HTTP session for one registry, shared by every check of a run."""
+@dataclass
+class _Token:
+    value: str
+    expires: float
 
-    def __init__(
-        self,
-        registry: str,
-        *,
-        username: str | None = None,
-        password: str | None = None,
-        ca_bundle: str | None = None,
-        http_proxy: str | None = None,
-    ):
-        self.registry = registry
-        self._base_url: str | None = None
-        self._scheme_lock = threading.Lock()
-        self._session = requests.Session()
-        if username and password:
-            self._session.auth = (username, password)
+
+@dataclass
+class RegistryClient:
+    """One registry: its session, its credentials, its token cache."""
+
+    registry: str
+    credentials: Credentials | None = None
+    ca_bundle: str | None = None
+    http_proxy: str | None = None
+    insecure: bool = False
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
+    sleep: Callable[[float], None] = time.sleep
+    clock: Callable[[], float] = time.monotonic
+    _session: requests.Session = field(default_factory=requests.Session)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _base_url: str | None = None
+    _tokens: dict[str, _Token] = field(default_factory=dict)
+    _basic: bool = False
+    _rng: random.Random = field(default_factory=random.Random)
+
+    def __post_init__(self) -> None:
         # Passed on every request: a session-level value loses to REQUESTS_CA_BUNDLE.
-        self._verify: str | bool = ca_bundle or True
-        if http_proxy and not is_loopback(registry):
-            self._session.proxies = {"https": http_proxy}
-        self._session.headers["Accept"] = MANIFEST_TYPES
+        self._verify: str | bool = self.ca_bundle or True
+        if self.http_proxy and not self.plain_http_allowed:
+            self._session.proxies = {"https": self.http_proxy}
+
+    @property
+    def plain_http_allowed(self) -> bool:
+        return self.insecure or is_loopback(self.registry)
 
     def close(self) -> None:
         self._session.close()
 
     @property
     def base_url(self) -> str:
-        """``https://HOST/v2``; for a loopback registry without TLS, ``http://HOST/v2``."""
-        with self._scheme_lock:
+        """``https://HOST/v2``; for an allowed registry without TLS, ``http://HOST/v2``."""
+        with self._lock:
             if self._base_url is None:
-                plain = is_loopback(self.registry) and not self._speaks_tls()
+                plain = self.plain_http_allowed and not self._speaks_tls()
                 self._base_url = f"{'http' if plain else 'https'}://{self.registry}/v2"
             return self._base_url
 
@@ -90,25 +150,137 @@ class RegistryClient:
         try:
             self._session.get(f"https://{self.registry}/v2/", timeout=TIMEOUT, verify=self._verify)
         except requests.exceptions.SSLError as exc:
-            # A TLS server with a certificate we do not trust still speaks TLS.
-            return "CERTIFICATE_VERIFY_FAILED" in str(exc) or "certificate" in str(exc).lower()
+            # A TLS server whose certificate we do not trust still speaks TLS.
+            return "certificate" in str(exc).lower()
         except requests.exceptions.ConnectionError:
             return False
         return True
 
+    # -- requests with retries and authentication ------------------------------------------
+
+    def _send(self, method: str, url: str, headers: dict[str, str]) -> requests.Response:
+        """One request, retried on connection errors, 429 and 5xx within the policy."""
+        started = self.clock()
+        attempt = 0
+        while True:
+            wait: float | None = None
+            try:
+                response = self._session.request(
+                    method, url, headers=headers, timeout=TIMEOUT, verify=self._verify
+                )
+            except requests.exceptions.SSLError as exc:
+                raise RegistryError(
+                    f"TLS failed talking to registry {self.registry} (set ca_bundle?): {exc}"
+                ) from None
+            except requests.RequestException as exc:
+                failure = f"cannot reach registry {self.registry}: {exc}"
+            else:
+                if response.status_code not in RETRIED_STATUS:
+                    return response
+                failure = f"registry {self.registry} answered HTTP {response.status_code}"
+                wait = retry_after(response)
+                response.close()
+            attempt += 1
+            delay = self.policy.delay(attempt, wait, self._rng)
+            spent = self.clock() - started
+            if attempt >= self.policy.attempts or spent + delay > self.policy.budget:
+                raise RegistryError(f"{failure} (gave up after {attempt} attempts)")
+            log.info("%s; retrying in %.1fs (attempt %d)", failure, delay, attempt + 1)
+            self.sleep(delay)
+
+    def request(
+        self, method: str, path: str, scope: str, accept: str = MANIFEST_TYPES
+    ) -> requests.Response:
+        """``method`` on ``/v2/path``, authenticating as the registry's challenge asks."""
+        url = f"{self.base_url}/{path}"
+        headers = {"Accept": accept, **self._auth_header(scope)}
+        response = self._send(method, url, headers)
+        if response.status_code != 401:
+            return response
+        challenge = response.headers.get("WWW-Authenticate", "")
+        response.close()
+        authorization = self._answer(challenge, scope)
+        if authorization is None:
+            raise RegistryError(
+                f"registry {self.registry} asks for credentials; none were found (config, "
+                "DOCKER_PKG_REGISTRY_USERNAME/PASSWORD, or ~/.docker/config.json)"
+            )
+        response = self._send(method, url, {"Accept": accept, "Authorization": authorization})
+        if response.status_code == 401:
+            response.close()
+            raise RegistryError(
+                f"registry {self.registry} refused the credentials (HTTP 401): check username "
+                "and password"
+            )
+        return response
+
+    def _auth_header(self, scope: str) -> dict[str, str]:
+        with self._lock:
+            token = self._tokens.get(scope)
+            if token is not None and token.expires > self.clock():
+                return {"Authorization": f"Bearer {token.value}"}
+            basic = self._basic
+        if basic and self.credentials is not None:
+            return {"Authorization": self.credentials.basic_header()}
+        return {}
+
+    def _answer(self, challenge: str, scope: str) -> str | None:
+        scheme, params = parse_challenge(challenge)
+        if scheme == "basic":
+            if self.credentials is None:
+                return None
+            with self._lock:
+                self._basic = True
+            return self.credentials.basic_header()
+        if scheme == "bearer" and params.get("realm"):
+            return f"Bearer {self._token(params, scope)}"
+        raise RegistryError(
+            f"registry {self.registry} asks for an authentication it does not explain "
+            f"({scheme or 'no challenge'})"
+        )
+
+    def _token(self, params: dict[str, str], scope: str) -> str:
+        """A token for ``scope`` from the realm (with credentials when there are any)."""
+        query = {"service": params.get("service", ""), "scope": params.get("scope") or scope}
+        auth = self.credentials.as_tuple() if self.credentials else None
+        try:
+            response = self._session.get(
+                params["realm"], params=query, auth=auth, timeout=TIMEOUT, verify=self._verify
+            )
+        except requests.RequestException as exc:
+            raise RegistryError(f"token service of {self.registry} failed: {exc}") from None
+        if response.status_code in (401, 403):
+            raise RegistryError(
+                f"the token service of registry {self.registry} refused the credentials "
+                f"(HTTP {response.status_code}): check username and password"
+            )
+        if response.status_code != 200:
+            raise RegistryError(
+                f"the token service of registry {self.registry} answered HTTP "
+                f"{response.status_code}"
+            )
+        try:
+            data: dict[str, Any] = response.json()
+            value = str(data.get("token") or data["access_token"])
+        except (ValueError, KeyError):
+            raise RegistryError(
+                f"the token service of registry {self.registry} sent no token"
+            ) from None
+        lifetime = float(data.get("expires_in") or 60)
+        with self._lock:
+            # Renew a little early, so no request goes out with a token about to expire.
+            self._tokens[scope] = _Token(value, self.clock() + max(lifetime - 10, lifetime / 2))
+        return value
+
+    # -- what docker-pkg asks --------------------------------------------------------------
+
     def manifest(self, repository: str, tag: str) -> ManifestStatus:
         """Whether ``repository:tag`` (a path inside this registry) has a manifest."""
-        url = f"{self.base_url}/{repository}/manifests/{tag}"
-        try:
-            response = self._session.head(url, timeout=TIMEOUT, verify=self._verify)
-            if response.status_code == 405:  # some registries allow only GET
-                response = self._session.get(url, timeout=TIMEOUT, verify=self._verify)
-        except requests.exceptions.SSLError as exc:
-            raise RegistryError(
-                f"TLS failed talking to registry {self.registry} (set ca_bundle?): {exc}"
-            ) from None
-        except requests.RequestException as exc:
-            raise RegistryError(f"cannot reach registry {self.registry}: {exc}") from None
+        scope = f"repository:{repository}:pull"
+        path = f"{repository}/manifests/{tag}"
+        response = self.request("HEAD", path, scope)
+        if response.status_code == 405:  # some registries allow only GET
+            response = self.request("GET", path, scope)
         if response.status_code == 404:
             return ManifestStatus(False)
         self._check(response, repository, tag)
@@ -116,25 +288,18 @@ class RegistryClient:
 
     def image_labels(self, repository: str, tag: str) -> dict[str, str] | None:
         """The labels in the image config of ``repository:tag``; None when it is absent."""
-        base = self.base_url
+        scope = f"repository:{repository}:pull"
+        response = self.request("GET", f"{repository}/manifests/{tag}", scope)
+        if response.status_code == 404:
+            return None
+        self._check(response, repository, tag)
         try:
-            response = self._session.get(
-                f"{base}/{repository}/manifests/{tag}", timeout=TIMEOUT, verify=self._verify
-            )
-            if response.status_code == 404:
-                return None
-            self._check(response, repository, tag)
-            config = response.json().get("config") or {}
-            digest = config.get("digest")
+            digest = (response.json().get("config") or {}).get("digest")
             if not digest:
                 return None  # a manifest list or an old schema: no single config to read
-            blob = self._session.get(
-                f"{base}/{repository}/blobs/{digest}", timeout=TIMEOUT, verify=self._verify
-            )
+            blob = self.request("GET", f"{repository}/blobs/{digest}", scope, accept="*/*")
             self._check(blob, repository, tag)
             labels = (blob.json().get("config") or {}).get("Labels") or {}
-        except requests.RequestException as exc:
-            raise RegistryError(f"cannot reach registry {self.registry}: {exc}") from None
         except ValueError as exc:
             raise RegistryError(
                 f"registry {self.registry} sent an unreadable answer for {repository}:{tag}: {exc}"

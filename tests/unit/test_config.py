@@ -22,7 +22,6 @@ def test_defaults_fill_every_reference_key(tmp_path: Path) -> None:
     assert config.verify_command == "/bin/bash"
     assert config.verify_args == ("-c", "{path}/test.sh {image}")
     assert config.known_uid_mappings == {"root": 0, "www-data": 33, "nobody": 65534}
-    assert not config.can_publish
     assert config.network_mode is None
 
 
@@ -110,5 +109,4 @@ def test_non_mapping_config_is_rejected(tmp_path: Path) -> None:
 def test_password_is_not_in_repr() -> None:
     config = config_from_mapping({"username": "u", "password": "s3cr3t-pw", "registry": "r"})
     assert "s3cr3t-pw" not in repr(config)
-    assert config.can_publish
     assert config.secrets() == ["s3cr3t-pw"]

@@ -4,22 +4,25 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import sqlite3
 import sys
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import TextIO
 
 from docker_pkg.config import Config
+from docker_pkg.credentials import Credentials, find_credentials
 from docker_pkg.engine import BUILDKIT, Engine, choose_builder
 from docker_pkg.errors import UsageError
 from docker_pkg.fingerprint import fingerprints
 from docker_pkg.history import History
 from docker_pkg.labels import git_revision, image_labels
+from docker_pkg.logs import RedactSecrets
 from docker_pkg.pipeline import BuildOptions, BuildRun, ImageResult, Outcome
 from docker_pkg.plan import (
     State,
@@ -65,9 +68,11 @@ def build(
     tag_suffix: str,
     outputs: Outputs,
     clock: Callable[[], datetime] = lambda: datetime.now().astimezone(),
-    redactor: logging.Filter | None = None,
+    redactor: RedactSecrets | None = None,
+    environ: Mapping[str, str] | None = None,
     stdout: TextIO | None = None,
 ) -> int:
+    environ = os.environ if environ is None else environ
     out = stdout or sys.stdout
     started = clock()
 
@@ -80,7 +85,8 @@ def build(
     options = replace(options, builder=_resolve_builder(config, engine, options.builder, say))
     everything = workspace.render_what_renders()
     workspace = workspace.with_inferred(everything)
-    registry = registry_client(config)
+    credentials = _credentials(config, environ, redactor)
+    registry = registry_client(config, credentials)
     if outputs.log_dir is not None:
         outputs.log_dir.mkdir(parents=True, exist_ok=True)
     run = BuildRun(
@@ -91,6 +97,7 @@ def build(
         log_dir=outputs.log_dir,
         redactor=redactor,
         keep_failed=outputs.keep_failed,
+        credentials=credentials,
         labels=_labels(workspace, everything, directory),
     )
     try:
@@ -100,7 +107,7 @@ def build(
         rendered = workspace.renderer().render_all(workspace.definitions[n] for n in chain)
         to_publish = (
             publish_candidates(workspace.graph, states, workspace.labels, select, chain)
-            if config.can_publish
+            if registry is not None and credentials is not None
             else []
         )
         if outputs.dry_run_format is not None:
@@ -118,7 +125,7 @@ def build(
         say("Will build the following images:")
         for name in chain:
             say(f"* {workspace.label(name)}")
-        if not config.can_publish:
+        if credentials is None:
             say("NOT publishing images as we have no auth setup")
         if chain and run.pulling:
             for warning in run.pull_base_images():
@@ -220,15 +227,27 @@ def chain_order(chain: list[str]) -> Callable[[str], tuple[int, str]]:
     return lambda name: (position.get(name, len(chain)), name)
 
 
-def registry_client(config: Config) -> RegistryClient | None:
+def _credentials(
+    config: Config, environ: Mapping[str, str], redactor: RedactSecrets | None
+) -> Credentials | None:
+    credentials = find_credentials(config.registry, config.username, config.password, environ)
+    if credentials is not None:
+        if redactor is not None:
+            redactor.add(credentials.password)
+        log.info("Registry credentials for %s from %s", config.registry, credentials.source)
+    return credentials
+
+
+def registry_client(config: Config, credentials: Credentials | None) -> RegistryClient | None:
+    """The run's client of the configured registry (None when there is none)."""
     if not config.registry:
         return None
     return RegistryClient(
         config.registry,
-        username=config.username,
-        password=config.password,
+        credentials=credentials,
         ca_bundle=config.ca_bundle,
         http_proxy=config.http_proxy,
+        insecure=config.registry in config.insecure_registries,
     )
 
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import TextIO
 
 from docker_pkg.commands.build import registry_client
 from docker_pkg.config import Config
+from docker_pkg.credentials import find_credentials
 from docker_pkg.engine import Engine
 from docker_pkg.pipeline import BuildOptions, BuildRun
 from docker_pkg.plan import state_reason
@@ -27,7 +29,8 @@ def status(
     out = stdout or sys.stdout
     workspace = Workspace.load(directory, config)
     workspace = workspace.with_inferred(workspace.render_what_renders())
-    registry = registry_client(config)
+    credentials = find_credentials(config.registry, config.username, config.password, os.environ)
+    registry = registry_client(config, credentials)
     try:
         run = BuildRun(workspace, engine, registry, BuildOptions(pull=pull))
         states = run.scan_states()
