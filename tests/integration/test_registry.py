@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from docker_pkg.credentials import Credentials
 from docker_pkg.engine import DockerEngine
 from docker_pkg.errors import RegistryError
 from docker_pkg.registry import RegistryClient
@@ -47,7 +48,9 @@ def secure_registry(bed: Bed) -> Iterator[SecureRegistry]:
 
 def test_client_checks_with_credentials_over_tls(secure_registry: SecureRegistry) -> None:
     client = RegistryClient(
-        secure_registry.address, username=USER, password=PASSWORD, ca_bundle=str(secure_registry.ca)
+        secure_registry.address,
+        credentials=Credentials(USER, PASSWORD),
+        ca_bundle=str(secure_registry.ca),
     )
     assert client.base_url == f"https://{secure_registry.address}/v2"
     assert not client.manifest("nothing/here", "1.0").exists
@@ -59,18 +62,17 @@ def test_wrong_password_is_a_clear_error_without_the_secret(
 ) -> None:
     client = RegistryClient(
         secure_registry.address,
-        username=USER,
-        password="wrong-Secret-9",
+        credentials=Credentials(USER, "wrong-Secret-9"),
         ca_bundle=str(secure_registry.ca),
     )
-    with pytest.raises(RegistryError, match="refused access") as info:
+    with pytest.raises(RegistryError, match="refused the credentials") as info:
         client.manifest("x", "1")
     assert "wrong-Secret-9" not in str(info.value)
     assert secure_registry.address in str(info.value)
 
 
 def test_untrusted_certificate_is_a_tls_error(secure_registry: SecureRegistry) -> None:
-    client = RegistryClient(secure_registry.address, username=USER, password=PASSWORD)
+    client = RegistryClient(secure_registry.address, credentials=Credentials(USER, PASSWORD))
     with pytest.raises(RegistryError, match="TLS"):
         client.manifest("x", "1")
 
@@ -91,7 +93,9 @@ def test_build_publishes_to_an_authenticated_tls_registry_once(
     first = project.build()
     assert first.stdout.count("Successfully published image") == 2
     client = RegistryClient(
-        secure_registry.address, username=USER, password=PASSWORD, ca_bundle=str(secure_registry.ca)
+        secure_registry.address,
+        credentials=Credentials(USER, PASSWORD),
+        ca_bundle=str(secure_registry.ca),
     )
     status = client.manifest(f"{project.namespace}/app", "1.0.0")
     assert status.exists
@@ -116,7 +120,7 @@ def test_wrong_password_fails_the_build_cleanly(
 
     result = project.build(check_code=1)
 
-    assert "refused access" in result.stderr
+    assert "refused the credentials" in result.stderr
     assert "Traceback" not in result.stderr
     assert "not-the-Passw0rd" not in result.stdout + result.stderr + project.log()
 
