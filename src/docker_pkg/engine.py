@@ -182,16 +182,20 @@ class DockerEngine:
     def ping(self) -> None:
         self._call("ping", self._api.ping)
 
-    def image_exists(self, reference: str) -> bool:
+    def _inspect(self, reference: str) -> dict[str, Any] | None:
+        """The engine's description of a local image, or None when there is none."""
         try:
-            self._api.inspect_image(reference)  # type: ignore[no-untyped-call]
-            return True
+            info: dict[str, Any] = self._api.inspect_image(reference)  # type: ignore[no-untyped-call]
         except docker.errors.ImageNotFound:
-            return False
+            return None
         except docker.errors.APIError as exc:
             raise EngineError(f"inspecting {reference}: {exc.explanation or exc}") from None
         except requests.RequestException as exc:
             raise EngineError(f"engine at {self._base_url} failed: {exc}") from None
+        return info
+
+    def image_exists(self, reference: str) -> bool:
+        return self._inspect(reference) is not None
 
     def build(self, request: BuildRequest, output: OutputSink) -> str:
         """Build and tag the image; return its id. Any error in the stream raises.
@@ -394,14 +398,9 @@ class DockerEngine:
 
     def image_labels(self, reference: str) -> dict[str, str] | None:
         """The labels of a local image, or None when there is no such image."""
-        try:
-            info = self._api.inspect_image(reference)  # type: ignore[no-untyped-call]
-        except docker.errors.ImageNotFound:
+        info = self._inspect(reference)
+        if info is None:
             return None
-        except docker.errors.APIError as exc:
-            raise EngineError(f"inspecting {reference}: {exc.explanation or exc}") from None
-        except requests.RequestException as exc:
-            raise EngineError(f"engine at {self._base_url} failed: {exc}") from None
         return dict((info.get("Config") or {}).get("Labels") or {})
 
     def export_path(self, image: str, path: str, destination: BinaryIO) -> None:

@@ -32,6 +32,15 @@ class Workspace:
             graph=DependencyGraph.from_definitions(found),
         )
 
+    @classmethod
+    def load_inferred(
+        cls, root: Path, config: Config, tag_suffix: str = ""
+    ) -> tuple[Workspace, dict[str, Rendered]]:
+        """The tree with its inferred dependencies, and every Dockerfile that rendered."""
+        workspace = cls.load(root, config, tag_suffix)
+        rendered = workspace.render_what_renders()
+        return workspace.with_inferred(rendered), rendered
+
     def name(self, short_name: str) -> str:
         return self.definitions[short_name].name(self.config.registry, self.config.namespace)
 

@@ -15,6 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TextIO
 
+from docker_pkg.commands import printer
 from docker_pkg.config import Config
 from docker_pkg.credentials import Credentials, find_credentials
 from docker_pkg.engine import BUILDKIT, Engine, choose_builder
@@ -75,16 +76,12 @@ def build(
     environ = os.environ if environ is None else environ
     out = stdout or sys.stdout
     started = clock()
-
-    def say(line: str) -> None:
-        print(line, file=out, flush=True)
+    say = printer(out)
 
     if outputs.dry_run_format != "json":  # JSON alone on stdout, for machines
         say(f"== Step 0: scanning {directory} ==")
-    workspace = Workspace.load(directory, config, tag_suffix)
+    workspace, everything = Workspace.load_inferred(directory, config, tag_suffix)
     options = replace(options, builder=_resolve_builder(config, engine, options.builder, say))
-    everything = workspace.render_what_renders()
-    workspace = workspace.with_inferred(everything)
     credentials = _credentials(config, environ, redactor)
     registry = registry_client(config, credentials)
     if outputs.log_dir is not None:

@@ -24,8 +24,7 @@ def graph(
     stdout: TextIO | None = None,
 ) -> int:
     out = stdout or sys.stdout
-    workspace = Workspace.load(directory, config)
-    workspace = workspace.with_inferred(workspace.render_what_renders())
+    workspace, _ = Workspace.load_inferred(directory, config)
     deps = workspace.graph
     chosen = selection(workspace.labels, select)
     if select is not None and not chosen:

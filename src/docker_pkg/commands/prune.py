@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import logging
-import sys
 from pathlib import Path
 from typing import TextIO
 
+from docker_pkg.commands import printer
 from docker_pkg.config import Config
 from docker_pkg.engine import Engine
 from docker_pkg.errors import EngineError
@@ -27,10 +27,7 @@ def prune(
     dry_run: bool,
     stdout: TextIO | None = None,
 ) -> int:
-    out = stdout or sys.stdout
-
-    def say(line: str) -> None:
-        print(line, file=out, flush=True)
+    say = printer(stdout)
 
     say(f"== Step 0: scanning {directory} ==")
     suffix = f"-{nightly}" if nightly else ""

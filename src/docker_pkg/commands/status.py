@@ -27,8 +27,7 @@ def status(
     stdout: TextIO | None = None,
 ) -> int:
     out = stdout or sys.stdout
-    workspace = Workspace.load(directory, config)
-    workspace = workspace.with_inferred(workspace.render_what_renders())
+    workspace, _ = Workspace.load_inferred(directory, config)
     credentials = find_credentials(config.registry, config.username, config.password, os.environ)
     registry = registry_client(config, credentials)
     try:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
@@ -16,6 +15,7 @@ from docker_pkg.changelog import (
     plan_updates,
     write_updates,
 )
+from docker_pkg.commands import printer
 from docker_pkg.config import Config
 from docker_pkg.workspace import Workspace
 
@@ -42,10 +42,7 @@ def update(
     now: datetime,
     stdout: TextIO | None = None,
 ) -> int:
-    out = stdout or sys.stdout
-
-    def say(line: str) -> None:
-        print(line, file=out, flush=True)
+    say = printer(stdout)
 
     say(f"== Step 0: scanning {directory} ==")
     workspace = Workspace.load(directory, config)
@@ -60,7 +57,7 @@ def update(
         say("== Dry run: entries that would be added ==")
         for planned in updates:
             say(f"--- {planned.path}")
-            out.write(planned.entry)
+            say(planned.entry.rstrip("\n") + "\n")
         return 0
     say("== Step 1: adding updates ==")
     write_updates(updates)
