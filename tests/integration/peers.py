@@ -126,12 +126,17 @@ def _utc(epoch: int) -> datetime:
 @dataclass
 class FaultyProxy:
     """Forwards TCP to ``target``; the first ``drop`` connections are closed at once and the
-    next ``unavailable`` ones answered 503, or every one with ``forever``."""
+    next ``unavailable`` ones answered 503, or every one with ``forever``; with ``every``,
+    each ``every``-th connection after those is dropped too; and the first
+    ``engine_unavailable`` connections of the Docker engine (its pushes) are answered 503."""
 
     target: tuple[str, int]
     drop: int = 0
     unavailable: int = 0
     forever: bool = False
+    every: int = 0
+    engine_unavailable: int = 0
+    engine_seen: int = 0
     seen: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -145,6 +150,8 @@ class FaultyProxy:
             return "drop"
         if n <= self.drop + self.unavailable:
             return "503"
+        if self.every and n % self.every == 0:
+            return "drop"
         return "forward"
 
     def _handle(self, client: socket.socket) -> None:
@@ -152,14 +159,15 @@ class FaultyProxy:
         with client:
             if fate == "drop":
                 return
-            if fate == "503":
-                client.recv(65536)
+            first = client.recv(65536)
+            if fate == "503" or self._engine_fault(first):
                 client.sendall(
                     b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n"
                     b"Connection: close\r\n\r\n"
                 )
                 return
             with socket.create_connection(self.target) as upstream:
+                upstream.sendall(first)
                 pumps = [
                     threading.Thread(target=_pump, args=(client, upstream), daemon=True),
                     threading.Thread(target=_pump, args=(upstream, client), daemon=True),
@@ -168,6 +176,13 @@ class FaultyProxy:
                     pump.start()
                 for pump in pumps:
                     pump.join()
+
+    def _engine_fault(self, first: bytes) -> bool:
+        if b"User-Agent: docker/" not in first:
+            return False
+        with self._lock:
+            self.engine_seen += 1
+            return self.engine_seen <= self.engine_unavailable
 
     @contextmanager
     def serving(self) -> Iterator[str]:

@@ -83,10 +83,14 @@ def test_build_publishes_through_token_auth_with_env_credentials(
 
     first = project.build()
     assert first.stdout.count("Successfully published image") == 2
-    again = project.build()
+    again = project.run("--debug", "build", str(project.images), check_code=0)
     assert "Built image" not in again.stdout
     assert "2 already published" in again.stdout
-    assert PASSWORD not in first.stdout + first.stderr + again.stdout + project.log()
+    encoded = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+    everything = first.stdout + first.stderr + again.stdout + again.stderr + project.log()
+    assert PASSWORD not in everything
+    assert encoded not in everything
+    assert "Bearer ey" not in everything  # no token either
 
 
 def _docker_config(tmp: Path, registry: str, entry: dict[str, object]) -> Path:
@@ -156,10 +160,17 @@ def test_checks_and_pushes_survive_dropped_connections_and_503s(
         project.registry = address
         project.write_config()
         add_base(project, busybox)
+        write_image(
+            project.images, "app", template='FROM {{ "base" | image_tag }}', depends=["base"]
+        )
+        # Faults for our checks first, then the engine's first connections meet a 503.
         proxy.drop, proxy.unavailable, proxy.seen = 1, 2, 0
+        proxy.engine_unavailable = 2
         result = project.build()
-        assert "Successfully published image" in result.stdout
+        assert result.stdout.count("Successfully published image") == 2
         assert client.manifest(f"{project.namespace}/base", "1.0.0").exists
+        assert client.manifest(f"{project.namespace}/app", "latest").exists
+        assert proxy.engine_seen > 2
 
 
 def test_a_registry_that_never_recovers_fails_cleanly(project: Project, busybox: Path) -> None:

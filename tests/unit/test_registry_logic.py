@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from docker_pkg.commands.build import registry_client
+from docker_pkg.config import config_from_mapping
 from docker_pkg.credentials import Credentials, find_credentials
-from docker_pkg.registry import RetryPolicy, is_loopback, parse_challenge
+from docker_pkg.registry import RegistryClient, RetryPolicy, is_loopback, parse_challenge
 
 
 def test_challenges_are_parsed() -> None:
@@ -39,6 +41,18 @@ def test_challenges_are_parsed() -> None:
 )
 def test_loopback(registry: str, loopback: bool) -> None:
     assert is_loopback(registry) is loopback
+
+
+def test_plain_http_only_for_loopback_and_listed_registries() -> None:
+    assert RegistryClient("127.0.0.1:5000").plain_http_allowed
+    assert not RegistryClient("registry.example:5000").plain_http_allowed
+    assert RegistryClient("registry.example:5000", insecure=True).plain_http_allowed
+    config = config_from_mapping(
+        {"registry": "registry.example:5000", "insecure_registries": ["registry.example:5000"]}
+    )
+    client = registry_client(config, None)
+    assert client is not None
+    assert client.plain_http_allowed
 
 
 def test_backoff_grows_is_capped_and_honours_retry_after() -> None:

@@ -1,0 +1,88 @@
+"""Push retries and the check after a push, with a fake engine and registry (pure logic)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import pytest
+
+from docker_pkg import pipeline
+from docker_pkg.config import config_from_mapping
+from docker_pkg.errors import PublishError
+from docker_pkg.pipeline import BuildOptions, BuildRun
+from docker_pkg.registry import ManifestStatus
+from docker_pkg.workspace import Workspace
+from tests.helpers import write_image
+
+DIGEST = "sha256:" + "1" * 64
+
+
+class FakeEngine:
+    address = "unix:///fake"
+
+    def __init__(self, failures: list[str]):
+        self.failures = failures
+        self.pushes: list[str] = []
+
+    def tag(self, image: str, repository: str, tag: str) -> None:
+        return
+
+    def push(
+        self, repository: str, tag: str, auth: Mapping[str, str] | None, output: object
+    ) -> str:
+        self.pushes.append(tag)
+        if self.failures:
+            raise PublishError(self.failures.pop(0))
+        return DIGEST
+
+
+class FakeRegistry:
+    def __init__(self, status: ManifestStatus):
+        self.status = status
+
+    def manifest(self, repository: str, tag: str) -> ManifestStatus:
+        return self.status
+
+    def repository_path(self, full_name: str) -> str:
+        return full_name.split("/", 1)[1]
+
+
+def run(tmp_path: Path, engine: FakeEngine, registry: FakeRegistry) -> BuildRun:
+    write_image(tmp_path, "img")
+    workspace = Workspace.load(tmp_path, config_from_mapping({"registry": "reg.example"}))
+    return BuildRun(workspace, engine, registry, BuildOptions())  # type: ignore[arg-type]
+
+
+@pytest.fixture(autouse=True)
+def no_waiting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pipeline, "PUSH_BACKOFF", 0.0)
+
+
+def test_transient_failures_are_retried(tmp_path: Path) -> None:
+    engine = FakeEngine(["connection reset by peer", "received unexpected HTTP status: 503"])
+    build_run = run(tmp_path, engine, FakeRegistry(ManifestStatus(True, DIGEST)))
+    assert build_run.push_one("img") == DIGEST
+    assert engine.pushes == ["1.0.0", "1.0.0", "1.0.0", "latest"]
+
+
+def test_retries_are_bounded(tmp_path: Path) -> None:
+    engine = FakeEngine(["EOF"] * 5)
+    with pytest.raises(PublishError, match="EOF"):
+        run(tmp_path, engine, FakeRegistry(ManifestStatus(True, DIGEST))).push_one("img")
+    assert len(engine.pushes) == pipeline.PUSH_ATTEMPTS
+
+
+def test_refusals_are_not_retried(tmp_path: Path) -> None:
+    engine = FakeEngine(["denied: requested access to the resource is denied"])
+    with pytest.raises(PublishError, match="denied"):
+        run(tmp_path, engine, FakeRegistry(ManifestStatus(True, DIGEST))).push_one("img")
+    assert engine.pushes == ["1.0.0"]
+
+
+def test_the_registry_must_hold_what_was_pushed(tmp_path: Path) -> None:
+    with pytest.raises(PublishError, match="does not have it"):
+        run(tmp_path, FakeEngine([]), FakeRegistry(ManifestStatus(False))).push_one("img")
+    other = "sha256:" + "2" * 64
+    with pytest.raises(PublishError, match="but the registry has"):
+        run(tmp_path, FakeEngine([]), FakeRegistry(ManifestStatus(True, other))).push_one("img")
