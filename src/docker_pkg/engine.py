@@ -66,8 +66,6 @@ class Engine(Protocol):
     @property
     def address(self) -> str: ...
 
-    def ping(self) -> None: ...
-
     def image_exists(self, reference: str) -> bool: ...
 
     def build(self, request: BuildRequest, output: OutputSink) -> str: ...
@@ -178,9 +176,6 @@ class DockerEngine:
             raise EngineError(f"{what}: {exc.explanation or exc}") from None
         except (requests.RequestException, docker.errors.DockerException) as exc:
             raise EngineError(f"{what}: engine at {self._base_url} failed: {exc}") from None
-
-    def ping(self) -> None:
-        self._call("ping", self._api.ping)
 
     def _inspect(self, reference: str) -> dict[str, Any] | None:
         """The engine's description of a local image, or None when there is none."""
