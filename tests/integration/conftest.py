@@ -157,6 +157,14 @@ def project(
     return proj
 
 
+def containers(bed: Bed) -> list[str]:
+    """Ids of every container of the engine, running or not."""
+    out = subprocess.run(
+        ["docker", "-H", bed.docker_host, "ps", "-aq"], capture_output=True, text=True, check=True
+    ).stdout
+    return out.split()
+
+
 def add_base(project: Project, busybox: Path, name: str = "base", test: str | None = None) -> Path:
     files = {"test.sh": test} if test else {}
     path = write_image(project.images, name, version="1.0.0", template=BASE_TEMPLATE, files=files)

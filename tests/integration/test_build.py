@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import re
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from docker_pkg.engine import DockerEngine
 from tests.helpers import write_image
-from tests.integration.conftest import Bed, Project, add_base
+from tests.integration.conftest import Bed, Project, add_base, containers
 
 pytestmark = pytest.mark.integration
 
@@ -95,7 +94,7 @@ def test_failures_skip_descendants_and_spare_everything_else(
     flaky = child(project, "flaky", "base")
     (flaky / "test.sh").write_text("#!/bin/sh\necho verification says no\nexit 1\n")
     child(project, "flakychild", "flaky")
-    containers_before = _container_count(bed)
+    containers_before = len(containers(bed))
 
     result = project.build(check_code=1)
 
@@ -115,18 +114,11 @@ def test_failures_skip_descendants_and_spare_everything_else(
     assert "3 failed" not in out
     assert "2 failed, 3 skipped" in out
     # The failing RUN left no stopped container behind (the reference leaves one).
-    assert _container_count(bed) == containers_before
+    assert len(containers(bed)) == containers_before
     # The build log holds the failing step's output, under the image's label.
     assert re.search(
         rf"\[{re.escape(project.name('broken'))}:1\.0\.0\] (#\d+ )?about to fail", project.log()
     )
-
-
-def _container_count(bed: Bed) -> int:
-    out = subprocess.run(
-        ["docker", "-H", bed.docker_host, "ps", "-aq"], capture_output=True, text=True, check=True
-    ).stdout
-    return len(out.split())
 
 
 def test_template_error_builds_nothing(

@@ -9,7 +9,7 @@ import pytest
 
 from docker_pkg.engine import DockerEngine
 from tests.helpers import write_image
-from tests.integration.conftest import Bed, Project, add_base
+from tests.integration.conftest import Bed, Project, add_base, containers
 
 pytestmark = pytest.mark.integration
 
@@ -40,14 +40,14 @@ def test_build_stage_artifacts_reach_the_final_image(
         },
     )
     (app / "test.sh").chmod(0o755)
-    containers_before = _containers(bed)
+    containers_before = containers(bed)
 
     project.build()
 
     assert (app / "verified.out").read_text().split() == ["tool-runs", "made-in-the-build-stage"]
     # The stage image and its container are gone; no artifacts were left in the folder.
     assert not engine.image_exists(f"{project.name('app')}-build:1.0.0")
-    assert _containers(bed) == containers_before
+    assert containers(bed) == containers_before
     assert not (app / "build").exists()
 
 
@@ -75,12 +75,6 @@ def test_unsafe_build_stage_output_fails_the_image(
     )
     assert not engine.image_exists(f"{project.name('evil')}:1.0.0")
     assert not engine.image_exists(f"{project.name('evil')}-build:1.0.0")
-
-
-def _containers(bed: Bed) -> list[str]:
-    return subprocess.run(
-        ["docker", "-H", bed.docker_host, "ps", "-aq"], capture_output=True, text=True, check=True
-    ).stdout.split()
 
 
 def _bump(folder: Path, version: str) -> None:

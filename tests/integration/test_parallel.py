@@ -19,7 +19,7 @@ import pytest
 
 from docker_pkg.report import load_schema
 from tests.helpers import write_image
-from tests.integration.conftest import Bed, Project, add_base
+from tests.integration.conftest import Bed, Project, add_base, containers
 
 pytestmark = pytest.mark.integration
 
@@ -178,7 +178,7 @@ def test_sigint_stops_running_builds_and_leaves_nothing_behind(
     child(project, "after", "slow")
     tmp = project.root / "tmp"
     tmp.mkdir()
-    containers_before = _containers(bed)
+    containers_before = containers(bed)
     env = {**os.environ, "DOCKER_HOST": bed.docker_host, "TMPDIR": str(tmp)}
     proc = subprocess.Popen(
         [
@@ -216,10 +216,4 @@ def test_sigint_stops_running_builds_and_leaves_nothing_behind(
     assert "Traceback" not in err
     assert list(tmp.iterdir()) == []
     time.sleep(1)
-    assert _containers(bed) == containers_before
-
-
-def _containers(bed: Bed) -> list[str]:
-    return subprocess.run(
-        ["docker", "-H", bed.docker_host, "ps", "-aq"], capture_output=True, text=True, check=True
-    ).stdout.split()
+    assert containers(bed) == containers_before
