@@ -274,10 +274,9 @@ class BuildRun:
     # -- one image ------------------------------------------------------------------------
 
     def build_one(self, name: str, rendered: Rendered, states: Mapping[str, State]) -> str:
-        definition = self.workspace.definitions[name]
         output = self.image_logger(name)
         if self.pulling:
-            for dep in definition.depends:
+            for dep in self.workspace.graph.parents[name]:  # declared and inferred
                 if states.get(dep) is State.PUBLISHED:
                     dep_label = self.workspace.label(dep)
                     output.info("Pulling %s, dependency of %s", dep_label, name)
