@@ -84,8 +84,6 @@ def build(
     options = replace(options, builder=_resolve_builder(config, engine, options.builder, say))
     credentials = _credentials(config, environ, redactor)
     registry = registry_client(config, credentials)
-    if outputs.log_dir is not None:
-        outputs.log_dir.mkdir(parents=True, exist_ok=True)
     run = BuildRun(
         workspace,
         engine,
@@ -100,8 +98,12 @@ def build(
     try:
         states = run.scan_states()
         chain = build_chain(workspace.graph, states, workspace.labels, select)
-        # Render everything before building anything: a broken template stops the run.
-        rendered = workspace.renderer().render_all(workspace.definitions[n] for n in chain)
+        # Every Dockerfile of the chain renders before anything is built; the templates that
+        # did not are rendered again, to report every error of the chain at once.
+        workspace.renderer().render_all(
+            workspace.definitions[n] for n in chain if n not in everything
+        )
+        rendered = {n: everything[n] for n in chain}
         to_publish = (
             publish_candidates(workspace.graph, states, workspace.labels, select, chain)
             if registry is not None and credentials is not None
@@ -132,6 +134,8 @@ def build(
             if not to_publish
             else "== Step 1: building and publishing images =="
         )
+        if outputs.log_dir is not None:
+            outputs.log_dir.mkdir(parents=True, exist_ok=True)
         tasks = run.tasks(chain, rendered, states, to_publish)
         names = sorted({key.split(":", 1)[1] for key in tasks}, key=chain_order(chain))
         progress = make_progress(outputs.progress, workspace.labels, names, out)
