@@ -282,6 +282,10 @@ def running(reuse: bool = False, registry_port: int | None = None) -> Iterator[T
         bed.stop()
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="verb", required=True)
@@ -295,6 +299,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         parser.error("run needs a command after --")
+    # A SIGTERM (CI stopping, a user's kill) stops the services like Ctrl-C does.
+    signal.signal(signal.SIGTERM, _interrupt)
     with running(reuse=args.reuse, registry_port=args.registry_port) as bed:
         print(f"testbed: engine {bed.docker_host}, registry {bed.registry}", flush=True)
         env = {**os.environ, **bed.environ()}
