@@ -246,9 +246,8 @@ def default_jobs() -> int:
 
 
 def _history_path(config: Config) -> Path:
-    configured = config.template_vars.get("history_db")
-    if configured:
-        return Path(str(configured)).expanduser()
+    if config.history_db:
+        return Path(config.history_db).expanduser()
     return state_dir(os.environ) / "history.sqlite"
 
 
@@ -345,7 +344,7 @@ def _run_lint(args: argparse.Namespace, ctx: Context) -> int:
         credentials = find_credentials(
             config.registry, config.username, config.password, os.environ
         )
-        lookup = label_lookup(directory, config, engine, registry_client(config, credentials))
+        lookup = label_lookup(engine, registry_client(config, credentials))
     return run_lint(
         config=ctx.config, directory=directory, lookup=lookup, output_format=args.format
     )

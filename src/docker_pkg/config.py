@@ -66,6 +66,9 @@ class Config:
     network_mode: str | None = None
     builder: str | None = None  # buildkit or classic; None: buildkit where the engine has it
     insecure_registries: tuple[str, ...] = ()
+    history_db: str | None = None
+    image_source: str | None = None
+    image_labels: bool = True
     container_limits_strict: bool = False
 
     @property
@@ -203,6 +206,11 @@ def build_config(merged: Mapping[str, Any], where: _Where) -> Config:
         if "insecure_registries" in merged
         else (),
         container_limits_strict=bool(merged.get("container_limits_strict", False)),
+        history_db=_optional_str(merged, "history_db", where) if "history_db" in merged else None,
+        image_source=(
+            _optional_str(merged, "image_source", where) if "image_source" in merged else None
+        ),
+        image_labels=bool(merged.get("image_labels", True)),
     )
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import logging
 import os
-import re
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -96,7 +95,7 @@ def read_control(path: Path) -> tuple[str, ...]:
     for paragraph in Deb822.iter_paragraphs(io.StringIO(text), use_apt_pkg=False):
         for fieldname in DEPENDENCY_FIELDS:
             value = paragraph.get(fieldname, "")
-            deps.extend(d for d in (p.strip() for p in re.split(r",", value)) if d)
+            deps.extend(d for d in (p.strip() for p in value.split(",")) if d)
     for dep in deps:
         if not is_valid_short_name(dep):
             raise DefinitionError(

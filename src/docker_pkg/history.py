@@ -109,7 +109,7 @@ class History:
                         r.digest,
                     )
                     for r in results
-                    if r.started is not None or r.reason.startswith("not ")
+                    if r.in_run
                 ],
             )
 

@@ -34,14 +34,14 @@ def git_revision(folder: Path) -> str | None:
 def image_labels(
     workspace: Workspace, fingerprints: dict[str, str], revision: str | None
 ) -> dict[str, dict[str, str]]:
-    source = workspace.config.template_vars.get("image_source")
+    source = workspace.config.image_source
     labels: dict[str, dict[str, str]] = {}
     for name, definition in workspace.definitions.items():
         entry = {f"{OCI}.title": name, f"{OCI}.version": definition.tag}
         if revision:
             entry[f"{OCI}.revision"] = revision
         if source:
-            entry[f"{OCI}.source"] = str(source)
+            entry[f"{OCI}.source"] = source
         if name in fingerprints:
             entry[FINGERPRINT_LABEL] = fingerprints[name]
         labels[name] = entry

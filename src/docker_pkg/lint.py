@@ -52,9 +52,9 @@ class Finding:
         return text + (f"\n    hint: {self.hint}" if self.hint else "")
 
 
-# Labels of the built image of the same tag: from the registry, else the local engine; None
-# when there is no such image anywhere.
-LabelLookup = Callable[[str], dict[str, str] | None]
+# Labels of the built image ``full name``, ``tag``: from the registry, else the local engine;
+# None when there is no such image anywhere.
+LabelLookup = Callable[[str, str], dict[str, str] | None]
 
 
 def load_definitions(root: Path, findings: list[Finding]) -> list[ImageDefinition]:
@@ -231,7 +231,7 @@ def fingerprint_checks(
     for name in workspace.graph.order():
         if name not in current:
             continue
-        labels = lookup(name)
+        labels = lookup(workspace.name(name), workspace.definitions[name].tag)
         if labels is None or FINGERPRINT_LABEL not in labels:
             continue
         if labels[FINGERPRINT_LABEL] != current[name]:

@@ -37,6 +37,7 @@ from docker_pkg.workspace import Workspace
 log = logging.getLogger(__name__)
 
 BUILD, PUBLISH = "build", "publish"
+NOT_SELECTED = "not selected"
 PUSH_ATTEMPTS = 3
 PUSH_BACKOFF = 1.0
 # Refusals that no retry changes: authentication, permissions, a read-only registry.
@@ -69,6 +70,13 @@ class ImageResult:
     log_file: Path | None = None
     pushed: bool = False
     phases: dict[str, tuple[datetime, datetime]] = field(default_factory=dict)
+
+    @property
+    def in_run(self) -> bool:
+        """Did this run work on the image (or skip it for a failure or an interrupt)?"""
+        if self.started is not None or self.outcome is Outcome.FAILED:
+            return True
+        return self.outcome is Outcome.SKIPPED and self.reason != NOT_SELECTED
 
     @property
     def duration(self) -> float | None:
@@ -414,7 +422,7 @@ class BuildRun:
             if states[name] is State.PUBLISHED:
                 result.reason = "already in the registry"
             elif states[name] is State.TO_BUILD and build is None:
-                result.reason = "not selected"
+                result.reason = NOT_SELECTED
             for task in (build, tasks.get(f"{PUBLISH}:{name}")):
                 if task is not None and not _apply(result, task):
                     break

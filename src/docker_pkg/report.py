@@ -87,7 +87,7 @@ def _xml_text(text: str) -> str:
 
 def junit_document(run: RunInfo, results: list[ImageResult]) -> ET.ElementTree[ET.Element]:
     """One test case per image of the run; failed ones fail, skipped ones are skipped."""
-    counted = [r for r in results if r.started is not None or r.outcome is Outcome.SKIPPED]
+    counted = [r for r in results if r.in_run]
     failures = sum(1 for r in counted if r.outcome is Outcome.FAILED)
     skipped = sum(1 for r in counted if r.outcome is Outcome.SKIPPED)
     suite = ET.Element(

@@ -129,8 +129,8 @@ def test_fingerprint_comparison(tmp_path: Path) -> None:
     assert set(built) == {"base", "app", "leaf"}
     assert all(v.startswith("sha256:") for v in built.values())
 
-    def lookup(name: str) -> dict[str, str] | None:
-        return {FINGERPRINT_LABEL: built[name]}
+    def lookup(full_name: str, tag: str) -> dict[str, str] | None:
+        return {FINGERPRINT_LABEL: built[full_name.rsplit("/", 1)[1]]}
 
     assert lint(tmp_path, CONFIG, lookup) == []
     # A file of the context changes, the version does not.
@@ -143,7 +143,7 @@ def test_fingerprint_comparison(tmp_path: Path) -> None:
     assert {f.code for f in found} == {"unbumped-change"}
     assert sorted(f.path.parent.name for f in found if f.path) == ["app", "base", "leaf"]
     # Images never built (no label anywhere) are not compared.
-    assert lint(tmp_path, CONFIG, lambda name: None) == []
+    assert lint(tmp_path, CONFIG, lambda name, tag: None) == []
 
 
 def test_fingerprint_ignores_dockerignored_files(tmp_path: Path) -> None:

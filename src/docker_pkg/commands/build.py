@@ -164,7 +164,7 @@ def _labels(
 ) -> dict[str, dict[str, str]]:
     """OCI and fingerprint labels for every image, unless ``image_labels: false`` (with the
     classic builder labels cost one more step per image)."""
-    if not workspace.config.template_vars.get("image_labels", True):
+    if not workspace.config.image_labels:
         return {}
     prints = fingerprints(workspace.graph, rendered)
     return image_labels(workspace, prints, git_revision(directory))
@@ -255,13 +255,7 @@ def registry_client(config: Config, credentials: Credentials | None) -> Registry
 def _summary(
     say: Callable[[str], None], results: list[ImageResult], states: dict[str, State]
 ) -> None:
-    touched = [
-        r
-        for r in results
-        if r.started is not None
-        or r.outcome is Outcome.FAILED
-        or (r.outcome is Outcome.SKIPPED and r.reason != "not selected")
-    ]
+    touched = [r for r in results if r.in_run]
     for result in touched:
         duration = f"{result.duration:6.1f}s" if result.duration is not None else "      -"
         reason = f"  ({result.reason.strip().splitlines()[0]})" if result.reason.strip() else ""

@@ -8,33 +8,22 @@ from pathlib import Path
 from typing import TextIO
 
 from docker_pkg.config import Config
-from docker_pkg.definitions import scan
 from docker_pkg.engine import Engine
 from docker_pkg.errors import OperationError, UsageError
 from docker_pkg.lint import Finding, LabelLookup, Severity, lint
 from docker_pkg.registry import RegistryClient
 
 
-def label_lookup(
-    directory: Path, config: Config, engine: Engine | None, registry: RegistryClient | None
-) -> LabelLookup:
-    """Labels of the built image of each image's current tag: registry first, then engine."""
-    try:
-        definitions = {d.short_name: d for d in scan(directory)}
-    except UsageError:
-        definitions = {}
+def label_lookup(engine: Engine | None, registry: RegistryClient | None) -> LabelLookup:
+    """Labels of a built image: from the registry first, then from the local engine."""
 
-    def lookup(name: str) -> dict[str, str] | None:
-        definition = definitions.get(name)
-        if definition is None:
-            return None
-        full = definition.name(config.registry, config.namespace)
+    def lookup(full_name: str, tag: str) -> dict[str, str] | None:
         if registry is not None:
-            labels = registry.image_labels(registry.repository_path(full), definition.tag)
+            labels = registry.image_labels(registry.repository_path(full_name), tag)
             if labels is not None:
                 return labels
         if engine is not None:
-            return engine.image_labels(f"{full}:{definition.tag}")
+            return engine.image_labels(f"{full_name}:{tag}")
         return None
 
     return lookup
