@@ -8,6 +8,7 @@ whole (unknown keys included) because every key is a template variable.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,8 @@ from typing import Any
 import yaml
 
 from docker_pkg.errors import ConfigError
+from docker_pkg.files import read_text
+from docker_pkg.naming import is_valid_short_name
 
 DEFAULTS: Mapping[str, Any] = {
     "registry": "",
@@ -39,6 +42,10 @@ DEFAULTS: Mapping[str, Any] = {
 }
 
 CONTAINER_LIMIT_KEYS = ("memory", "memswap", "cpushares", "cpusetcpus")
+# Generous: real images (compilers, ML stacks) take an hour to build; a test minutes.
+DEFAULT_BUILD_TIMEOUT = 4 * 3600.0
+DEFAULT_VERIFY_TIMEOUT = 3600.0
+_REGISTRY = re.compile(r"^[A-Za-z0-9.-]+(?::[0-9]+)?$|^\[[0-9A-Fa-f:]+\](?::[0-9]+)?$")
 
 
 @dataclass(frozen=True)
@@ -70,6 +77,8 @@ class Config:
     image_source: str | None = None
     image_labels: bool = True
     container_limits_strict: bool = False
+    build_timeout: float | None = DEFAULT_BUILD_TIMEOUT
+    verify_timeout: float | None = DEFAULT_VERIFY_TIMEOUT
 
     @property
     def proxy_build_args(self) -> dict[str, str]:
@@ -90,22 +99,46 @@ def user_config_path(environ: Mapping[str, str]) -> Path:
     return Path(base) / "docker-pkg.yaml"
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, except that a key given twice in one mapping is an error (it
+    would silently keep the last value)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            try:
+                first = seen.get(key)
+            except TypeError:
+                continue  # unhashable: the base class reports it
+            if first is not None:
+                problem = f"duplicate key {key!r} (first on line {first})"
+                raise yaml.constructor.ConstructorError(None, None, problem, key_node.start_mark)
+            seen[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
 def _read_yaml(path: Path) -> tuple[dict[str, Any], dict[str, int]]:
     """The mapping in ``path`` and the 1-based line of each top-level key."""
+    if not os.path.lexists(path):
+        raise ConfigError("configuration file not found", path=path)
+    text = read_text(path, "the configuration file", ConfigError)
+    loader = _StrictLoader(text)
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError("configuration file not found", path=path) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read configuration file: {exc}", path=path) from None
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
         problem = getattr(exc, "problem", None) or str(exc)
         raise ConfigError(f"invalid YAML: {problem}", path=path, line=line) from None
+    except (ValueError, RecursionError) as exc:  # e.g. a date like 2026-13-45
+        raise ConfigError(f"invalid YAML value: {exc}", path=path) from None
+    finally:
+        loader.dispose()
     if data is None:
         return {}, {}
     if not isinstance(data, dict) or not isinstance(node, yaml.MappingNode):
@@ -164,8 +197,48 @@ def _str_list(merged: Mapping[str, Any], key: str, where: _Where) -> tuple[str, 
     return tuple(value)
 
 
+def _flag(merged: Mapping[str, Any], key: str, default: bool, where: _Where) -> bool:
+    value = merged.get(key, default)
+    if value is None:
+        return default
+    if not isinstance(value, bool):
+        raise where.error(key, f"expected true or false, got {value!r}")
+    return value
+
+
+def _seconds(merged: Mapping[str, Any], key: str, default: float, where: _Where) -> float | None:
+    """A time limit in seconds; ``null`` or ``0`` turns it off."""
+    value = merged.get(key, default)
+    if value is None or value == 0:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise where.error(key, f"expected a number of seconds, got {value!r}")
+    return float(value)
+
+
+def _registry(merged: Mapping[str, Any], where: _Where) -> str:
+    registry = _optional_str(merged, "registry", where) or ""
+    if registry and not _REGISTRY.match(registry):
+        raise where.error(
+            "registry", f"{registry!r} is not a registry host[:port] (no scheme, no path)"
+        )
+    return registry
+
+
+def _namespace(merged: Mapping[str, Any], where: _Where) -> str:
+    namespace = _optional_str(merged, "namespace", where) or ""
+    if namespace and not is_valid_short_name(namespace.strip("/")):
+        raise where.error(
+            "namespace",
+            f"{namespace!r} is not a valid repository path (lowercase letters, digits, separators)",
+        )
+    return namespace
+
+
 def build_config(merged: Mapping[str, Any], where: _Where) -> Config:
     """Check the merged mapping and turn it into a :class:`Config`."""
+    for text_only in ("apt_options", "apt_only_proxy"):  # read by the template filters
+        _optional_str(merged, text_only, where)
     scan_workers = _expect(merged, "scan_workers", int, where)
     if isinstance(scan_workers, bool) or scan_workers is None or scan_workers < 1:
         raise where.error("scan_workers", "must be a whole number of at least 1")
@@ -183,8 +256,8 @@ def build_config(merged: Mapping[str, Any], where: _Where) -> Config:
         raise where.error("builder", f"{builder!r} is neither 'buildkit' nor 'classic'")
     return Config(
         template_vars=merged,
-        registry=_optional_str(merged, "registry", where) or "",
-        namespace=_optional_str(merged, "namespace", where) or "",
+        registry=_registry(merged, where),
+        namespace=_namespace(merged, where),
         username=_optional_str(merged, "username", where),
         password=_optional_str(merged, "password", where),
         base_images=_str_list(merged, "base_images", where),
@@ -195,7 +268,7 @@ def build_config(merged: Mapping[str, Any], where: _Where) -> Config:
         distribution=_optional_str(merged, "distribution", where) or "",
         update_id=_optional_str(merged, "update_id", where) or "",
         ca_bundle=_optional_str(merged, "ca_bundle", where),
-        force_numeric_user=bool(merged["force_numeric_user"]),
+        force_numeric_user=_flag(merged, "force_numeric_user", False, where),
         known_uid_mappings=uid_map,
         verify_command=_optional_str(merged, "verify_command", where) or "",
         verify_args=_str_list(merged, "verify_args", where),
@@ -205,12 +278,14 @@ def build_config(merged: Mapping[str, Any], where: _Where) -> Config:
         insecure_registries=_str_list(merged, "insecure_registries", where)
         if "insecure_registries" in merged
         else (),
-        container_limits_strict=bool(merged.get("container_limits_strict", False)),
+        container_limits_strict=_flag(merged, "container_limits_strict", False, where),
         history_db=_optional_str(merged, "history_db", where) if "history_db" in merged else None,
         image_source=(
             _optional_str(merged, "image_source", where) if "image_source" in merged else None
         ),
-        image_labels=bool(merged.get("image_labels", True)),
+        image_labels=_flag(merged, "image_labels", True, where),
+        build_timeout=_seconds(merged, "build_timeout", DEFAULT_BUILD_TIMEOUT, where),
+        verify_timeout=_seconds(merged, "verify_timeout", DEFAULT_VERIFY_TIMEOUT, where),
     )
 
 

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import io
 import logging
 import os
+import re
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from debian.changelog import Changelog, ChangelogParseError
-from debian.deb822 import Deb822
+from debian.changelog import Changelog, ChangelogParseError, topline
 
 from docker_pkg.errors import DefinitionError, ManyErrors, UsageError
+from docker_pkg.files import read_text
 from docker_pkg.naming import full_name, is_valid_short_name, is_valid_tag
 
 log = logging.getLogger(__name__)
@@ -23,6 +23,17 @@ BUILD_TEMPLATE = "Dockerfile.build.template"
 CHANGELOG = "changelog"
 CONTROL = "control"
 DEPENDENCY_FIELDS = ("Build-Depends", "Depends")
+_DEPENDENCY_FIELDS = {f.lower() for f in DEPENDENCY_FIELDS}
+
+
+@dataclass(frozen=True)
+class Constraint:
+    """A version constraint on a dependency: ``Depends: base (>= 1.2)``."""
+
+    image: str
+    operator: str
+    version: str
+    line: int
 
 
 @dataclass(frozen=True)
@@ -34,6 +45,7 @@ class ImageDefinition:
     path: Path
     depends: tuple[str, ...] = ()
     tag_suffix: str = ""
+    constraints: tuple[Constraint, ...] = ()
 
     @property
     def tag(self) -> str:
@@ -41,7 +53,8 @@ class ImageDefinition:
 
     @property
     def has_build_stage(self) -> bool:
-        return (self.path / BUILD_TEMPLATE).is_file()
+        # Anything by that name counts: reading it reports a folder or FIFO in its place.
+        return os.path.lexists(self.path / BUILD_TEMPLATE)
 
     def name(self, registry: str, namespace: str) -> str:
         return full_name(registry, namespace, self.short_name)
@@ -50,78 +63,165 @@ class ImageDefinition:
         return f"{self.name(registry, namespace)}:{self.tag}"
 
 
-def _first_heading_line(text: str) -> int:
+def _first_heading(text: str) -> tuple[int, str]:
+    """The first non-blank line of a changelog and its number (1 for an empty file)."""
     for number, line in enumerate(text.splitlines(), start=1):
         if line.strip():
-            return number
-    return 1
+            return number, line
+    return 1, ""
 
 
-def read_changelog(path: Path) -> tuple[str, str]:
-    """The package name and version of the changelog's first entry."""
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise DefinitionError(f"cannot read changelog: {exc.strerror}", path=path) from None
-    text = raw.decode("utf-8", errors="replace")
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            changelog = Changelog(io.BytesIO(raw), max_blocks=1)
-        except ChangelogParseError as exc:
-            raise DefinitionError(
-                f"invalid changelog: {exc}", path=path, line=_first_heading_line(text)
-            ) from None
-    name, version = changelog.get_package(), changelog.version
-    if not name or version is None:
-        why = str(caught[0].message) if caught else "no entry found"
+@dataclass(frozen=True)
+class ChangelogHead:
+    """What the first entry of a changelog says, and the line of its header."""
+
+    name: str
+    version: str
+    line: int
+
+
+def read_changelog(path: Path) -> ChangelogHead:
+    """The package name and version of the changelog's first entry.
+
+    The first non-blank line must be an entry header: python-debian skips a malformed one
+    with a mere warning and would hand back the *next* entry's version.
+    """
+    text = read_text(path, "the changelog", DefinitionError)
+    line, heading = _first_heading(text)
+    match = topline.match(heading)
+    if match is None:
+        found = heading.strip()[:80] or "an empty file"
         raise DefinitionError(
-            f"the changelog has no valid first entry ({why})",
+            "the first line is not a changelog entry header of the form "
+            f"'NAME (VERSION) DISTRIBUTION; urgency=LEVEL' (found {found!r})",
             path=path,
-            line=_first_heading_line(text),
+            line=line,
         )
-    return str(name), str(version)
-
-
-def read_control(path: Path) -> tuple[str, ...]:
-    """Short names listed in ``Depends`` and ``Build-Depends`` of every paragraph."""
-    if not path.is_file():
-        return ()
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DefinitionError(f"cannot read control file: {exc}", path=path) from None
-    deps: list[str] = []
-    for paragraph in Deb822.iter_paragraphs(io.StringIO(text), use_apt_pkg=False):
-        for fieldname in DEPENDENCY_FIELDS:
-            value = paragraph.get(fieldname, "")
-            deps.extend(d for d in (p.strip() for p in value.split(",")) if d)
-    for dep in deps:
-        if not is_valid_short_name(dep):
-            raise DefinitionError(
-                f"{dep!r} is not an image name (Depends/Build-Depends list image short names)",
-                path=path,
-                line=_line_of(text, dep),
-            )
-    return tuple(dict.fromkeys(deps))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the library warns about trailers it tolerates
+            changelog = Changelog(text, max_blocks=1)
+    except ChangelogParseError as exc:
+        raise DefinitionError(f"invalid changelog: {exc}", path=path, line=line) from None
+    except ValueError as exc:  # python-debian's Version refuses the version string
+        raise DefinitionError(
+            f"invalid version in the first entry: {exc}", path=path, line=line
+        ) from None
+    name, version = changelog.get_package(), changelog.version
+    if name != match.group(1) or version is None or str(version) != match.group(2):
+        raise DefinitionError("the first changelog entry could not be read", path=path, line=line)
+    return ChangelogHead(str(name), str(version), line)
 
 
-def _line_of(text: str, needle: str) -> int | None:
+@dataclass(frozen=True)
+class _Field:
+    name: str
+    value: str
+    line: int
+
+
+_FIELD = re.compile(r"^(?P<name>[!-9;-~][!-9;-~]*)\s*:(?P<value>.*)$")
+_RELATION = re.compile(
+    r"^(?P<name>[^\s(|\[]+)\s*(?:\(\s*(?P<op><<|<=|=|>=|>>)\s*(?P<version>[^\s)]+)\s*\))?$"
+)
+
+
+def _control_paragraphs(text: str, path: Path) -> list[list[_Field]]:
+    """The deb822 paragraphs of a control file, strictly: a malformed line or a field given
+    twice in one paragraph is an error (python-debian would drop or overwrite it)."""
+    paragraphs: list[list[_Field]] = []
+    current: list[_Field] = []
     for number, line in enumerate(text.splitlines(), start=1):
-        if needle in line:
-            return number
-    return None
+        if not line.strip():
+            if current:
+                paragraphs.append(current)
+            current = []
+            continue
+        if line.startswith("#"):
+            continue
+        if line[0] in " \t":
+            if not current:
+                raise DefinitionError(
+                    "continuation line without a field before it", path=path, line=number
+                )
+            last = current[-1]
+            current[-1] = _Field(last.name, f"{last.value}\n{line.strip()}", last.line)
+            continue
+        match = _FIELD.match(line)
+        if match is None or match["name"].startswith("-"):
+            raise DefinitionError(
+                f"not a 'Field: value' line: {line.strip()[:80]!r}", path=path, line=number
+            )
+        name = match["name"]
+        twice = next((f for f in current if f.name.lower() == name.lower()), None)
+        if twice is not None:
+            raise DefinitionError(
+                f"field {name!r} appears twice in one paragraph (first on line {twice.line})",
+                path=path,
+                line=number,
+            )
+        current.append(_Field(name, match["value"].strip(), number))
+    if current:
+        paragraphs.append(current)
+    return paragraphs
+
+
+def read_control(path: Path) -> tuple[tuple[str, ...], tuple[Constraint, ...]]:
+    """Short names listed in ``Depends`` and ``Build-Depends`` of every paragraph, and the
+    version constraints written on them."""
+    if not os.path.lexists(path):
+        return (), ()
+    text = read_text(path, "the control file", DefinitionError)
+    deps: list[str] = []
+    constraints: list[Constraint] = []
+    for paragraph in _control_paragraphs(text, path):
+        for field_ in paragraph:
+            if field_.name.lower() not in _DEPENDENCY_FIELDS:
+                continue
+            for offset, item in _relations(field_):
+                line = field_.line + offset
+                if "|" in item:
+                    raise DefinitionError(
+                        f"alternatives ({item!r}) are not supported: an image is built from "
+                        "the images it names, each of them",
+                        path=path,
+                        line=line,
+                    )
+                match = _RELATION.match(item)
+                if match is None or not is_valid_short_name(match["name"]):
+                    raise DefinitionError(
+                        f"{item!r} is not an image name (Depends/Build-Depends list image "
+                        "short names, optionally with a version constraint such as "
+                        "'base (>= 1.0)')",
+                        path=path,
+                        line=line,
+                    )
+                deps.append(match["name"])
+                if match["op"]:
+                    constraints.append(
+                        Constraint(match["name"], match["op"], match["version"], line)
+                    )
+    return tuple(dict.fromkeys(deps)), tuple(constraints)
+
+
+def _relations(field_: _Field) -> Iterator[tuple[int, str]]:
+    """Each comma-separated item of a field, with its line offset within the field."""
+    for offset, chunk in enumerate(field_.value.split("\n")):
+        for item in chunk.split(","):
+            if item.strip():
+                yield offset, item.strip()
 
 
 def load_definition(folder: Path, tag_suffix: str = "") -> ImageDefinition:
     changelog = folder / CHANGELOG
-    name, version = read_changelog(changelog)
+    head = read_changelog(changelog)
+    name, version = head.name, head.version
     if not is_valid_short_name(name):
         raise DefinitionError(
             f"image name {name!r} is not a valid Docker repository name (lowercase letters, "
             "digits and separators)",
             path=changelog,
-            line=1,
+            line=head.line,
         )
     tag = version + tag_suffix
     if not is_valid_tag(tag):
@@ -130,22 +230,33 @@ def load_definition(folder: Path, tag_suffix: str = "") -> ImageDefinition:
             "only letters, digits, '_', '.' and '-', start with a letter, digit or '_', and be "
             "at most 128 characters (no '~' or epoch ':')",
             path=changelog,
-            line=_first_heading_line(changelog.read_text(encoding="utf-8", errors="replace")),
+            line=head.line,
         )
+    depends, constraints = read_control(folder / CONTROL)
     return ImageDefinition(
         short_name=name,
         version=version,
         path=folder,
-        depends=read_control(folder / CONTROL),
+        depends=depends,
         tag_suffix=tag_suffix,
+        constraints=constraints,
     )
 
 
 def definition_folders(root: Path) -> Iterator[Path]:
-    """Every folder below ``root`` with both a template and a changelog, in sorted order."""
-    for current, dirs, files in os.walk(root):
+    """Every folder below ``root`` with both a template and a changelog, in sorted order.
+
+    Symbolic links to folders are not followed (no loops); a ``changelog`` or template that
+    is a folder still marks an image folder, so that loading it reports the mistake.
+    """
+
+    def unreadable(exc: OSError) -> None:
+        log.warning("Cannot read %s: %s; images below it are left out", exc.filename, exc.strerror)
+
+    for current, dirs, files in os.walk(root, onerror=unreadable):
         dirs.sort()
-        has_template, has_changelog = TEMPLATE in files, CHANGELOG in files
+        has_template = TEMPLATE in files or TEMPLATE in dirs
+        has_changelog = CHANGELOG in files or CHANGELOG in dirs
         if has_template and has_changelog:
             yield Path(current)
         elif has_template:

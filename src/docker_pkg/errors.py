@@ -8,6 +8,7 @@ and its kind (engine, registry, build, verification) fail single images and exit
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 
@@ -69,9 +70,9 @@ class NumericUserError(TemplateError):
 class ManyErrors(UsageError):
     """Several usage errors found together, reported at once (e.g. every broken template)."""
 
-    def __init__(self, errors: list[UsageError]):
+    def __init__(self, errors: Sequence[UsageError]):
         super().__init__("\n".join(str(e) for e in errors))
-        self.errors = errors
+        self.errors = list(errors)
 
 
 class OperationError(DockerPkgError):

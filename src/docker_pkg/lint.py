@@ -4,6 +4,7 @@ handed a lookup that the command provides."""
 
 from __future__ import annotations
 
+import difflib
 import graphlib
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -20,8 +21,9 @@ from docker_pkg.definitions import (
     load_definition,
 )
 from docker_pkg.errors import DefinitionError, NumericUserError, TemplateError
+from docker_pkg.files import read_text
 from docker_pkg.fingerprint import FINGERPRINT_LABEL, fingerprints
-from docker_pkg.graph import DependencyGraph
+from docker_pkg.graph import DependencyGraph, constraint_errors
 from docker_pkg.templates import Rendered
 from docker_pkg.workspace import Workspace
 
@@ -93,27 +95,48 @@ def load_definitions(root: Path, findings: list[Finding]) -> list[ImageDefinitio
 
 
 def check_declared(definitions: list[ImageDefinition], findings: list[Finding]) -> None:
-    known = {d.short_name for d in definitions}
+    """Dependencies on images of no folder of the tree: external ones (a sibling tree's
+    images), or a typo of one of the tree's names, which the hint then suggests."""
+    known = sorted(d.short_name for d in definitions)
     for definition in definitions:
+        control = definition.path / CONTROL
         for dep in definition.depends:
-            if dep not in known:
-                findings.append(
-                    Finding(
-                        Severity.ERROR,
-                        "unknown-dependency",
-                        f"{definition.short_name} depends on {dep!r}, which is not an image "
-                        "of this tree",
-                        definition.path / CONTROL,
-                        _line_of(definition.path / CONTROL, dep),
-                        "fix the name, or add the image's definition",
-                    )
+            if dep in known:
+                continue
+            near = difflib.get_close_matches(dep, known, n=1, cutoff=0.75)
+            hint = (
+                f"did you mean {near[0]!r}? Otherwise make sure another tree publishes {dep}"
+                if near
+                else f"make sure another tree publishes {dep}, or add its definition here"
+            )
+            findings.append(
+                Finding(
+                    Severity.WARNING,
+                    "external-dependency",
+                    f"{definition.short_name} depends on {dep!r}, which no folder of this "
+                    "tree defines: it is assumed to be built elsewhere",
+                    control,
+                    _line_of(control, dep),
+                    hint,
                 )
+            )
+    for error in constraint_errors(definitions):
+        findings.append(
+            Finding(
+                Severity.ERROR,
+                "version-constraint",
+                error.message,
+                error.path,
+                error.line,
+                "bump the parent, or correct the constraint in control",
+            )
+        )
 
 
 def _line_of(path: Path, needle: str) -> int | None:
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError:
+        lines = read_text(path, "the control file", DefinitionError).splitlines()
+    except DefinitionError:
         return None
     return next((n for n, line in enumerate(lines, start=1) if needle in line), None)
 
@@ -205,13 +228,13 @@ def cycle_check(graph: DependencyGraph, findings: list[Finding]) -> bool:
     try:
         sorter.prepare()
     except graphlib.CycleError as exc:
-        cycle = " -> ".join(exc.args[1])
+        error = graph.cycle_error(list(exc.args[1]))
         findings.append(
             Finding(
                 Severity.ERROR,
                 "cycle",
-                f"dependency cycle: {cycle}",
-                None,
+                error.message,
+                error.path,
                 None,
                 "break the cycle in the control files or templates",
             )
@@ -255,8 +278,12 @@ def lint(root: Path, config: Config, lookup: LabelLookup | None) -> list[Finding
     check_declared(definitions, findings)
     known = {d.short_name for d in definitions}
     declared = {d.short_name: tuple(p for p in d.depends if p in known) for d in definitions}
+    folders = {d.short_name: d.path for d in definitions}
     workspace = Workspace(
-        root, config, {d.short_name: d for d in definitions}, DependencyGraph(declared, declared)
+        root,
+        config,
+        {d.short_name: d for d in definitions},
+        DependencyGraph(declared, declared, folders=folders),
     )
     rendered = render_checks(workspace, findings)
     dependency_checks(workspace, rendered, findings)

@@ -8,19 +8,28 @@ same Dockerfiles. A :class:`Renderer` belongs to one run; nothing is global.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import traceback
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import jinja2
 from debian.debian_support import BaseVersion
+from jinja2.loaders import split_template_path
 
 from docker_pkg.config import Config
 from docker_pkg.definitions import BUILD_TEMPLATE, TEMPLATE, ImageDefinition
-from docker_pkg.errors import ManyErrors, NumericUserError, TemplateError, UsageError
+from docker_pkg.errors import (
+    DefinitionError,
+    ManyErrors,
+    NumericUserError,
+    TemplateError,
+    UsageError,
+)
+from docker_pkg.files import read_text
 from docker_pkg.naming import full_name, split_label
 
 log = logging.getLogger(__name__)
@@ -143,6 +152,27 @@ def _last_user_line(dockerfile: str) -> int | None:
     return last
 
 
+class _DefinitionLoader(jinja2.FileSystemLoader):
+    """Jinja's file loader, reading only regular UTF-8 files of bounded size (a FIFO or a
+    binary file in a definitions tree must not hang or crash a render)."""
+
+    def get_source(
+        self, environment: jinja2.Environment, template: str
+    ) -> tuple[str, str, Callable[[], bool]]:
+        pieces = split_template_path(template)
+        for folder in self.searchpath:
+            path = Path(folder, *pieces)
+            if not os.path.lexists(path):
+                continue
+            text = read_text(path, f"template {template}", DefinitionError)
+            return text, str(path), _within_a_run  # a renderer lives for one run
+        raise jinja2.TemplateNotFound(template)
+
+
+def _within_a_run() -> bool:
+    return True
+
+
 @dataclass(frozen=True)
 class Rendered:
     """The Dockerfiles of one image: the main one and, when defined, its build stage."""
@@ -173,7 +203,7 @@ class Renderer:
 
     def render_file(self, definition: ImageDefinition, template_name: str) -> str:
         folder = definition.path
-        env = self._env.overlay(loader=jinja2.FileSystemLoader(str(folder)))
+        env = self._env.overlay(loader=_DefinitionLoader(str(folder)))
         image = definition.short_name
         try:
             template = env.get_template(template_name)
@@ -187,6 +217,8 @@ class Renderer:
             raise TemplateError(
                 f"template not found: {exc.name}", image=image, path=folder / template_name
             ) from None
+        except DefinitionError as exc:  # an unreadable template or included file
+            raise TemplateError(exc.message, image=image, path=exc.path, line=exc.line) from None
         except Exception as exc:  # noqa: BLE001 - template code can raise anything; reported with its line
             path, line = _template_frame(exc, folder / template_name)
             message = (

@@ -54,8 +54,8 @@ def test_tag_suffix_is_appended(tmp_path: Path) -> None:
 def test_control_depends_and_build_depends_over_lines_and_paragraphs(tmp_path: Path) -> None:
     control = tmp_path / "control"
     control.write_text("Source: x\nBuild-Depends: a,\n  b ,c\n\nPackage: x\nDepends: d, a\n")
-    assert read_control(control) == ("a", "b", "c", "d")
-    assert read_control(tmp_path / "missing") == ()
+    assert read_control(control) == (("a", "b", "c", "d"), ())
+    assert read_control(tmp_path / "missing") == ((), ())
 
 
 def test_bad_dependency_name_names_control_file_and_line(tmp_path: Path) -> None:

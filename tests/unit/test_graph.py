@@ -38,16 +38,27 @@ def test_ancestors_and_descendants() -> None:
     assert g.ancestors("base") == set()
 
 
-def test_cycle_is_an_error_naming_the_images() -> None:
+def test_cycle_is_an_error_naming_the_images_and_their_control_files() -> None:
     with pytest.raises(DependencyError, match="dependency cycle") as info:
         graph({"a": ("c",), "b": ("a",), "c": ("b",), "d": ()})
     message = str(info.value)
-    assert all(name in message for name in ("a", "b", "c"))
-    assert "d" not in message.replace("dependency", "")
+    assert any(f"{x} -> {y} -> {z} -> {x}" in message for x, y, z in ("acb", "cba", "bac"))
+    for child, parent in (("a", "c"), ("b", "a"), ("c", "b")):
+        assert f"{child} depends on {parent} (declared in /defs/{child}/control)" in message
+    assert "/defs/d" not in message
     assert info.value.exit_status == 2
 
 
-def test_unknown_dependency_names_the_control_file() -> None:
-    with pytest.raises(DependencyError, match="'ghost'") as info:
-        graph({"a": ("ghost",)})
+def test_an_image_depending_on_itself_is_a_cycle_naming_its_control_file() -> None:
+    with pytest.raises(DependencyError, match="dependency cycle") as info:
+        graph({"a": ("a",)})
     assert info.value.path == Path("/defs/a/control")
+
+
+def test_unknown_dependency_is_external_and_no_node() -> None:
+    g = graph({"a": ("ghost", "b"), "b": (), "c": ("ghost",)})
+    assert g.order() == ["b", "c", "a"]
+    assert g.parents["a"] == ("b",)
+    assert g.external == {"a": ("ghost",), "c": ("ghost",)}
+    assert g.external_names == {"ghost": ["a", "c"]}
+    assert g.ancestors("a") == {"b"}

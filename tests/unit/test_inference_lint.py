@@ -85,10 +85,22 @@ def test_definition_problems(tmp_path: Path) -> None:
     write_image(tmp_path, "dup1", name="twin")
     write_image(tmp_path, "dup2", name="twin")
     found = lint(tmp_path, CONFIG, None)
-    assert codes(found) == ["definition", "duplicate-name", "unknown-dependency"]
+    assert codes(found) == ["definition", "duplicate-name", "external-dependency"]
     by_code = {f.code: f for f in found}
     assert by_code["definition"].path == tmp_path / "tilde" / "changelog"
-    assert by_code["unknown-dependency"].path == tmp_path / "ghostly" / "control"
+    external = by_code["external-dependency"]
+    assert external.severity is Severity.WARNING
+    assert (external.path, external.line) == (tmp_path / "ghostly" / "control", 2)
+    assert "another tree" in external.hint
+
+
+def test_external_dependency_hint_suggests_the_nearest_name(tmp_path: Path) -> None:
+    clean_tree(tmp_path)
+    write_image(tmp_path, "python3-build", template="FROM scratch\nUSER 0\n")
+    write_image(tmp_path, "typo", template="FROM scratch\nUSER 0\n", depends=["pyhton3-build"])
+    [finding] = lint(tmp_path, CONFIG, None)
+    assert finding.code == "external-dependency"
+    assert "did you mean 'python3-build'?" in finding.hint
 
 
 def test_cycle_through_declared_and_inferred_edges(tmp_path: Path) -> None:
