@@ -30,6 +30,7 @@ from docker_pkg.credentials import find_credentials
 from docker_pkg.engine import DockerEngine
 from docker_pkg.errors import DockerPkgError, EngineError
 from docker_pkg.history import state_dir
+from docker_pkg.lock import RunLock
 from docker_pkg.logs import DEFAULT_LOGFILE, RedactSecrets, setup_logging
 from docker_pkg.naming import tag_suffix
 from docker_pkg.pipeline import BuildOptions
@@ -113,6 +114,13 @@ def _build_parser(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     run.add_argument(
         "--fail-fast", action="store_true", help="start nothing new after the first failure"
+    )
+    run.add_argument(
+        "--no-wait",
+        dest="wait",
+        action="store_false",
+        help="when another build runs on this tree and engine, exit (status 75) instead of "
+        "waiting for it",
     )
     run.add_argument(
         "--publish-at-end",
@@ -251,12 +259,19 @@ def _history_path(config: Config) -> Path:
     return state_dir(os.environ) / "history.sqlite"
 
 
-def _engine_if_reachable() -> DockerEngine | None:
+def _engine_if_reachable(say: Callable[[str], None] | None = None) -> DockerEngine | None:
+    """The engine, or None (said once) when none answers: planning works without one."""
     try:
         return DockerEngine()
     except EngineError as exc:
         log.warning("%s", exc)
+        if say is not None:
+            say(f"note: no Docker engine reachable ({exc}); local image states are unknown")
         return None
+
+
+def _note(text: str) -> None:
+    print(text, file=sys.stderr)
 
 
 @dataclass(frozen=True)
@@ -302,10 +317,16 @@ def _run_build(args: argparse.Namespace, ctx: Context) -> int:
         publish_at_end=args.publish_at_end,
         builder=args.builder,
     )
+    directory = Path(args.directory)
+    engine = _engine_if_reachable(_note) if args.dry_run else DockerEngine()
+    lock = None
+    if engine is not None:
+        lock = RunLock(state_dir(os.environ) / "locks", directory, engine.address, wait=args.wait)
     return build(
         config=ctx.config,
-        directory=Path(args.directory),
-        engine=DockerEngine(),
+        directory=directory,
+        engine=engine,
+        lock=lock,
         select=args.select,
         options=options,
         tag_suffix=_build_tag_suffix(args, now),
@@ -329,7 +350,7 @@ def _run_status(args: argparse.Namespace, ctx: Context) -> int:
     return status(
         config=ctx.config,
         directory=Path(args.directory),
-        engine=DockerEngine(),
+        engine=_engine_if_reachable(_note),
         pull=args.pull,
         output_format=args.format,
     )

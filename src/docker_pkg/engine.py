@@ -6,6 +6,7 @@ One :class:`DockerEngine` per engine: a run may hold several. Nothing here is gl
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import re
@@ -28,6 +29,7 @@ from docker_pkg.errors import (
     BuildError,
     Cancelled,
     EngineError,
+    EngineLost,
     OperationError,
     PublishError,
     UsageError,
@@ -52,6 +54,7 @@ class BuildRequest:
     network_mode: str | None = None
     labels: Mapping[str, str] = field(default_factory=dict)
     builder: str = CLASSIC
+    timeout: float | None = None  # seconds; past it the build is stopped
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,8 @@ class Engine(Protocol):
     def export_path(self, image: str, path: str, destination: BinaryIO) -> None: ...
 
     def image_labels(self, reference: str) -> dict[str, str] | None: ...
+
+    def remove_containers_of(self, image: str, since: float) -> list[str]: ...
 
 
 _CLASSIC_STEP = re.compile(r"^Step \d+/\d+ : (?P<step>.*)$")
@@ -136,6 +141,17 @@ class _LineSplitter:
         return text
 
 
+# What a dead or vanished daemon looks like from here: a refused or reset connection, a
+# socket file gone, a response stream cut in the middle.
+_CONNECTION_ERRORS = (
+    requests.ConnectionError,
+    requests.exceptions.ChunkedEncodingError,
+    urllib3.exceptions.ProtocolError,
+    ConnectionError,
+    FileNotFoundError,
+)
+
+
 def _error_text(chunk: Mapping[str, Any]) -> str:
     detail = chunk.get("errorDetail") or {}
     message = str(detail.get("message") or chunk.get("error") or "unknown error").strip()
@@ -154,6 +170,7 @@ class DockerEngine:
         self._cancelled = threading.Event()
         self._lock = threading.Lock()
         self._active: set[requests.Response] = set()
+        self._expired: set[requests.Response] = set()
         self._bridge: bool | None = None
         try:
             self._api = docker.APIClient(version="auto", timeout=timeout, **kwargs)
@@ -169,11 +186,17 @@ class DockerEngine:
     def close(self) -> None:
         self._api.close()
 
+    def _lost(self, what: str, exc: BaseException) -> EngineLost:
+        reason = str(exc).strip() or type(exc).__name__
+        return EngineLost(f"{what}: lost the engine at {self._base_url} ({reason})")
+
     def _call(self, what: str, fn: Callable[[], Any]) -> Any:
         try:
             return fn()
         except docker.errors.APIError as exc:
             raise EngineError(f"{what}: {exc.explanation or exc}") from None
+        except _CONNECTION_ERRORS as exc:
+            raise self._lost(what, exc) from None
         except (requests.RequestException, docker.errors.DockerException) as exc:
             raise EngineError(f"{what}: engine at {self._base_url} failed: {exc}") from None
 
@@ -185,6 +208,8 @@ class DockerEngine:
             return None
         except docker.errors.APIError as exc:
             raise EngineError(f"inspecting {reference}: {exc.explanation or exc}") from None
+        except _CONNECTION_ERRORS as exc:
+            raise self._lost(f"inspecting {reference}", exc) from None
         except requests.RequestException as exc:
             raise EngineError(f"engine at {self._base_url} failed: {exc}") from None
         return info
@@ -196,30 +221,26 @@ class DockerEngine:
         """Build and tag the image; return its id. Any error in the stream raises.
 
         The request is made here rather than through the SDK's ``build`` so that the
-        response is at hand: :meth:`cancel` shuts its socket, which makes the engine stop
-        the build and remove its containers.
+        response is at hand: :meth:`cancel` (or the build's own time limit) shuts its
+        socket, which makes the engine stop the build and remove its containers.
         """
+        what = f"building {request.tag}"
         response = self._start_stream(
-            "/build",
-            self._build_params(request),
-            request.context,
-            f"building {request.tag}",
-            BuildError,
+            "/build", self._build_params(request), request.context, what, BuildError
         )
         lines = _LineSplitter(output)
         trace = TraceDecoder(output)
+        failure = trace.failure if request.builder == BUILDKIT else lines.failure
         image_id = ""
+        deadline = self._deadline(response, request.timeout)
         try:
-            for chunk in self._chunks(response, BuildError):
+            for chunk in self._chunks(response, what):
                 if chunk.get("id") == TRACE_ID and isinstance(chunk.get("aux"), str):
                     trace.feed(chunk["aux"])
                     continue
                 if "error" in chunk or "errorDetail" in chunk:
                     lines.flush()
-                    message = _error_text(chunk)
-                    if request.builder == BUILDKIT:
-                        raise BuildError(trace.failure(message))
-                    raise BuildError(lines.failure(message))
+                    raise BuildError(failure(_error_text(chunk)))
                 if "stream" in chunk:
                     lines.feed(str(chunk["stream"]))
                 elif "status" in chunk:
@@ -227,7 +248,18 @@ class DockerEngine:
                 aux = chunk.get("aux")
                 if isinstance(aux, dict) and aux.get("ID"):
                     image_id = str(aux["ID"])
+            if response in self._expired:
+                raise EngineLost("the build stream ended early")
+        except EngineLost:
+            if response not in self._expired:
+                raise
+            lines.flush()
+            raise BuildError(
+                failure(f"stopped: the build took longer than build_timeout ({request.timeout}s)")
+            ) from None
         finally:
+            if deadline is not None:
+                deadline.cancel()
             self._finish_stream(response)
         lines.flush()
         if not image_id:
@@ -238,6 +270,24 @@ class DockerEngine:
                 )["Id"]
             )
         return image_id
+
+    def _deadline(
+        self, response: requests.Response, timeout: float | None
+    ) -> threading.Timer | None:
+        """A timer that cuts ``response`` after ``timeout`` seconds (the engine then stops
+        the build); None without a limit."""
+        if not timeout:
+            return None
+
+        def expire() -> None:
+            with self._lock:
+                self._expired.add(response)
+            _shut(response)
+
+        timer = threading.Timer(timeout, expire)
+        timer.daemon = True
+        timer.start()
+        return timer
 
     def _build_params(self, request: BuildRequest) -> dict[str, Any]:
         buildkit = request.builder == BUILDKIT
@@ -284,6 +334,8 @@ class DockerEngine:
                 stream=True,
                 timeout=None,
             )
+        except _CONNECTION_ERRORS as exc:
+            raise self._lost(what, exc) from None
         except requests.RequestException as exc:
             raise error(f"{what}: engine at {self._base_url} failed: {exc}") from None
         if response.status_code >= 400:
@@ -297,9 +349,9 @@ class DockerEngine:
             self._active.add(response)
         return response
 
-    def _chunks(
-        self, response: requests.Response, error: type[OperationError]
-    ) -> Iterator[dict[str, Any]]:
+    def _chunks(self, response: requests.Response, what: str) -> Iterator[dict[str, Any]]:
+        """The JSON messages of a response stream; a cut stream means a lost engine, unless
+        the run was cancelled."""
         try:
             for chunk in json_stream(response.iter_content(chunk_size=None)):
                 if isinstance(chunk, dict):
@@ -307,11 +359,14 @@ class DockerEngine:
         except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
             if self._cancelled.is_set():
                 raise Cancelled("cancelled") from None
-            raise error(f"the engine connection failed: {exc}") from None
+            raise self._lost(what, exc) from None
+        if self._cancelled.is_set():
+            raise Cancelled(f"{what}: cancelled")
 
     def _finish_stream(self, response: requests.Response) -> None:
         with self._lock:
             self._active.discard(response)
+            self._expired.discard(response)
         response.close()
 
     def supports_buildkit(self) -> bool:
@@ -333,12 +388,7 @@ class DockerEngine:
         with self._lock:
             active = list(self._active)
         for response in active:
-            connection = getattr(response.raw, "_connection", None)
-            sock = getattr(connection, "sock", None)
-            if sock is not None:
-                with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
-            response.close()
+            _shut(response)
 
     def tag(self, image: str, repository: str, tag: str) -> None:
         self._call(
@@ -365,6 +415,8 @@ class DockerEngine:
                     output(f"{chunk.get('id', '')}: {status}" if chunk.get("id") else str(status))
         except docker.errors.APIError as exc:
             raise PublishError(f"pushing {label}: {exc.explanation or exc}") from None
+        except _CONNECTION_ERRORS as exc:
+            raise self._lost(f"pushing {label}", exc) from None
         except (requests.RequestException, docker.errors.DockerException) as exc:
             raise PublishError(f"pushing {label}: engine connection failed: {exc}") from None
         return digest
@@ -381,6 +433,8 @@ class DockerEngine:
                     raise EngineError(f"pulling {reference}: {_error_text(chunk)}")
         except docker.errors.APIError as exc:
             raise EngineError(f"pulling {reference}: {exc.explanation or exc}") from None
+        except _CONNECTION_ERRORS as exc:
+            raise self._lost(f"pulling {reference}", exc) from None
         except (requests.RequestException, docker.errors.DockerException) as exc:
             raise EngineError(f"pulling {reference}: engine connection failed: {exc}") from None
 
@@ -411,17 +465,48 @@ class DockerEngine:
             ),
         )["Id"]
         try:
-            chunks, _ = self._call(
-                f"copying {path} out of {image}",
-                lambda: self._api.get_archive(container, path),
-            )
-            for chunk in chunks:
-                destination.write(chunk)
+            what = f"copying {path} out of {image}"
+            chunks, _ = self._call(what, lambda: self._api.get_archive(container, path))
+            try:
+                for chunk in chunks:
+                    destination.write(chunk)
+            except _CONNECTION_ERRORS as exc:
+                raise self._lost(what, exc) from None
         finally:
             self._call(
                 f"removing the container of {image}",
                 lambda: self._api.remove_container(container, force=True),
             )
+
+    def remove_containers_of(self, image: str, since: float) -> list[str]:
+        """Force-remove the containers of ``image`` created at or after ``since`` (epoch
+        seconds): what a verification that was stopped left running."""
+        found = self._call(
+            f"listing the containers of {image}",
+            lambda: self._api.containers(all=True, filters={"ancestor": image}),
+        )
+        removed = []
+        for container in found:
+            if float(container.get("Created", 0)) + 1 < since:
+                continue
+            ident = str(container["Id"])
+            self._call(
+                f"removing container {ident[:12]}",
+                functools.partial(self._api.remove_container, ident, force=True),
+            )
+            removed.append(ident)
+        return removed
+
+
+def _shut(response: requests.Response) -> None:
+    """Shut the socket under a streamed response, then close it: the engine sees the client
+    go away and stops the work behind the stream."""
+    connection = getattr(response.raw, "_connection", None)
+    sock = getattr(connection, "sock", None)
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+    response.close()
 
 
 def choose_builder(requested: str | None, engine: Engine) -> tuple[str, str]:

@@ -78,9 +78,18 @@ class ManyErrors(UsageError):
 class OperationError(DockerPkgError):
     """Something failed while acting on an engine or a registry."""
 
+    # True for failures after which no new work may start (the engine is gone).
+    stops_run = False
+
 
 class EngineError(OperationError):
     """The Docker engine refused a request or cannot be reached."""
+
+
+class EngineLost(EngineError):
+    """The connection to the engine broke or was refused: the daemon is gone."""
+
+    stops_run = True
 
 
 class BuildError(OperationError):

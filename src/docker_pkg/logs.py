@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Iterable
+import sys
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -58,12 +60,48 @@ class _Unprefixed(logging.Formatter):
             record.message = message
 
 
+LogFailure = Callable[[Path, BaseException], None]
+
+
+class _ImageFileHandler(logging.FileHandler):
+    """A per-image log file that, once it cannot be written (disk full, read-only folder),
+    stops trying and reports that once instead of printing a traceback per line."""
+
+    def __init__(self, path: Path, on_failure: LogFailure | None):
+        super().__init__(path, encoding="utf-8", delay=True)
+        self._on_failure = on_failure
+        self._broken = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self._broken:
+            return
+        try:
+            super().emit(record)  # opening the file (delayed) happens here, unguarded
+        except OSError as exc:
+            self._fail(exc)
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        error = sys.exc_info()[1]
+        self._fail(error if error is not None else OSError("cannot write"))
+
+    def _fail(self, error: BaseException) -> None:
+        self._broken = True
+        with contextlib.suppress(OSError):
+            self.close()
+        if self._on_failure is not None:
+            self._on_failure(Path(self.baseFilename), error)
+
+
 class ImageLog(logging.LoggerAdapter[logging.Logger]):
     """Log lines about one image: in the run's log prefixed with its label, and (with a
     ``path``) in a file of its own, so parallel builds never interleave there."""
 
     def __init__(
-        self, label: str, path: Path | None = None, redactor: logging.Filter | None = None
+        self,
+        label: str,
+        path: Path | None = None,
+        redactor: logging.Filter | None = None,
+        on_failure: LogFailure | None = None,
     ):
         parent = logging.getLogger("docker_pkg.image")
         logger = parent
@@ -73,7 +111,7 @@ class ImageLog(logging.LoggerAdapter[logging.Logger]):
             # every record on to the run's log.
             logger = logging.Logger(f"docker_pkg.image.{path.stem}", logging.DEBUG)
             logger.parent = parent
-            self._handler = logging.FileHandler(path, encoding="utf-8", delay=True)
+            self._handler = _ImageFileHandler(path, on_failure)
             self._handler.setFormatter(_Unprefixed(f"[{label}] "))
             logger.addHandler(self._handler)
             if redactor is not None:
@@ -115,9 +153,19 @@ def setup_logging(
         root.setLevel(logging.WARNING)
         used = None
     else:
-        handler = logging.FileHandler(logfile, encoding="utf-8")
-        root.setLevel(logging.INFO)
-        used = logfile
+        try:
+            handler = logging.FileHandler(logfile, encoding="utf-8")
+            root.setLevel(logging.INFO)
+            used = logfile
+        except OSError as exc:
+            print(
+                f"docker-pkg: warning: cannot write the log file {logfile} ({exc.strerror}); "
+                "warnings go to the terminal instead",
+                file=sys.stderr,
+            )
+            handler = logging.StreamHandler()
+            root.setLevel(logging.WARNING)
+            used = None
     handler.setFormatter(logging.Formatter(LOG_FORMAT, DATE_FORMAT))
     # Records reach handlers through propagation too: the handler filters by level itself.
     handler.setLevel(root.level)

@@ -13,9 +13,9 @@ import os
 import re
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -25,11 +25,12 @@ from docker_pkg.artifacts import ARTIFACTS, extract_artifacts
 from docker_pkg.context import stream_context
 from docker_pkg.credentials import Credentials
 from docker_pkg.engine import CLASSIC, BuildRequest, Engine
-from docker_pkg.errors import OperationError, PublishError
+from docker_pkg.errors import EngineLost, OperationError, PublishError
 from docker_pkg.logs import ImageLog
-from docker_pkg.plan import State, resolve_state
+from docker_pkg.plan import State
 from docker_pkg.registry import RegistryClient
 from docker_pkg.scheduler import Scheduler, Status, Task, heights
+from docker_pkg.states import StateScan
 from docker_pkg.templates import Rendered
 from docker_pkg.verify import ProcessGroup, run_verification, verify_argv, verify_environment
 from docker_pkg.workspace import Workspace
@@ -38,6 +39,7 @@ log = logging.getLogger(__name__)
 
 BUILD, PUBLISH = "build", "publish"
 NOT_SELECTED = "not selected"
+_LOGS_LOST = "per-image build logs could not be written"
 PUSH_ATTEMPTS = 3
 PUSH_BACKOFF = 1.0
 # Refusals that no retry changes: authentication, permissions, a read-only registry.
@@ -110,18 +112,35 @@ class BuildRun:
     keep_failed: Path | None = None
     labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     credentials: Credentials | None = None
+    # image -> references of its Dockerfiles to external dependencies (pulled before a build)
+    external: Mapping[str, list[str]] = field(default_factory=dict)
     on_output: Callable[[str, str], None] = lambda name, line: None
+    # Problems that do not fail an image (e.g. logs that cannot be written), said at the end.
+    warnings: list[str] = field(default_factory=list)
     _logs: dict[str, ImageLog] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def pulling(self) -> bool:
         return self.options.pull and self.registry is not None
 
     def image_logger(self, name: str) -> ImageLog:
-        if name not in self._logs:
-            path = self.log_dir / f"{name}.log" if self.log_dir else None
-            self._logs[name] = ImageLog(self.workspace.label(name), path, self.redactor)
-        return self._logs[name]
+        with self._lock:
+            if name not in self._logs:
+                path = self.log_dir / f"{name}.log" if self.log_dir else None
+                self._logs[name] = ImageLog(
+                    self.workspace.label(name), path, self.redactor, self._log_failed
+                )
+            return self._logs[name]
+
+    def _log_failed(self, path: Path, error: BaseException) -> None:
+        """A per-image log file cannot be written (disk full, read-only): the build goes on,
+        and the run says so once."""
+        with self._lock:
+            if any(w.startswith(_LOGS_LOST) for w in self.warnings):
+                return
+            self.warnings.append(f"{_LOGS_LOST} (first: {path}: {error})")
+        log.warning("%s (first: %s: %s)", _LOGS_LOST, path, error)
 
     def close_logs(self) -> None:
         for image_log in self._logs.values():
@@ -137,29 +156,8 @@ class BuildRun:
             return None
         return self.credentials.engine_auth(self.workspace.config.registry)
 
-    # -- states ---------------------------------------------------------------------------
-
-    def is_published(self, name: str) -> bool:
-        if self.registry is None:
-            return False
-        definition = self.workspace.definitions[name]
-        repository = self.registry.repository_path(self.workspace.name(name))
-        return self.registry.manifest(repository, definition.tag).exists
-
     def scan_states(self) -> dict[str, State]:
-        """The state of every image, checked concurrently (``scan_workers``)."""
-
-        def state_of(name: str) -> State:
-            label = self.workspace.label(name)
-            return resolve_state(
-                self.pulling,
-                published=lambda: self.is_published(name),
-                local=lambda: self.engine.image_exists(label),
-            )
-
-        names = sorted(self.workspace.definitions)
-        with ThreadPoolExecutor(max_workers=self.workspace.config.scan_workers) as pool:
-            return dict(zip(names, pool.map(state_of, names), strict=True))
+        return StateScan(self.workspace, self.engine, self.registry, self.options.pull).states()
 
     # -- the run --------------------------------------------------------------------------
 
@@ -284,6 +282,7 @@ class BuildRun:
     def build_one(self, name: str, rendered: Rendered, states: Mapping[str, State]) -> str:
         output = self.image_logger(name)
         if self.pulling:
+            self._pull_external(name)
             for dep in self.workspace.graph.parents[name]:  # declared and inferred
                 if states.get(dep) is State.PUBLISHED:
                     dep_label = self.workspace.label(dep)
@@ -302,6 +301,21 @@ class BuildRun:
                 extra_trees=[(ARTIFACTS, artifacts)],
                 labels=labels,
             )
+
+    def _pull_external(self, name: str) -> None:
+        """Refresh the images of other trees this one's Dockerfiles name. One that cannot be
+        pulled is a warning: the build then uses the local copy, or fails with the engine's
+        reason. Credentials go only to the configured registry."""
+        registry = self.workspace.config.registry
+        for reference in self.external.get(name, ()):
+            auth = self._auth() if registry and reference.startswith(registry + "/") else None
+            self.image_logger(name).info("Pulling %s (external dependency)", reference)
+            try:
+                self.engine.pull(reference, auth)
+            except EngineLost:
+                raise
+            except OperationError as exc:
+                self.image_logger(name).warning("Could not pull %s: %s", reference, exc)
 
     def build_stage(self, name: str, dockerfile: str, scratch: Path) -> Path:
         """Build ``NAME-build:TAG``, take its ``/build`` out, remove it; return the tree."""
@@ -352,6 +366,7 @@ class BuildRun:
             network_mode=config.network_mode,
             labels=labels or {},
             builder=self.options.builder or CLASSIC,
+            timeout=config.build_timeout,
         )
 
         def line(text: str) -> None:
@@ -371,7 +386,20 @@ class BuildRun:
             return
         output.info("Verifying %s", label)
         env = verify_environment(self.environ, config.proxy_build_args, self.engine.address)
-        run_verification(argv, env, output, group=self.processes)
+        started = time.time()
+
+        def clean_up() -> str:
+            removed = self.engine.remove_containers_of(label, started)
+            return f"; removed {len(removed)} container(s) it started" if removed else ""
+
+        run_verification(
+            argv,
+            env,
+            output,
+            timeout=config.verify_timeout,
+            group=self.processes,
+            on_timeout=clean_up,
+        )
 
     def push_one(self, name: str) -> str | None:
         """Push TAG and ``latest``; then make sure the registry has TAG with the pushed digest."""

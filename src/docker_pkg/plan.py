@@ -15,6 +15,11 @@ class State(StrEnum):
     PUBLISHED = "published"
     BUILT = "built"
     TO_BUILD = "to_build"
+    UNKNOWN = "unknown"  # not published, and no engine to ask (planning without an engine)
+
+    @property
+    def needs_build(self) -> bool:
+        return self in (State.TO_BUILD, State.UNKNOWN)
 
 
 def resolve_state(pull: bool, published: Callable[[], bool], local: Callable[[], bool]) -> State:
@@ -42,10 +47,11 @@ def build_chain(
     labels: Mapping[str, str],
     select: str | None,
 ) -> list[str]:
-    """Selected ``to_build`` images and their ``to_build`` ancestors, parents first."""
-    wanted = {n for n in selection(labels, select) if states[n] is State.TO_BUILD}
+    """Selected ``to_build`` images and their ``to_build`` ancestors, parents first (an image
+    whose local state is unknown is taken to need a build)."""
+    wanted = {n for n in selection(labels, select) if states[n].needs_build}
     for name in list(wanted):
-        wanted |= {a for a in graph.ancestors(name) if states[a] is State.TO_BUILD}
+        wanted |= {a for a in graph.ancestors(name) if states[a].needs_build}
     return graph.order(wanted)
 
 
@@ -76,6 +82,9 @@ def state_reason(state: State, pull: bool, registry: str) -> str:
     if state is State.BUILT:
         where = f", not in {registry}" if registry else ""
         return f"in the local engine{where}"
+    if state is State.UNKNOWN:
+        where = f"not in {registry}; " if registry else ""
+        return f"{where}no engine to ask whether it is built locally"
     if pull and registry:
         return f"neither in {registry} nor in the local engine"
     return "not in the local engine"

@@ -9,6 +9,7 @@ task starts. Events are delivered on the calling thread only, so output never in
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -18,6 +19,8 @@ from enum import StrEnum
 from typing import Any
 
 from docker_pkg.errors import Cancelled, OperationError
+
+log = logging.getLogger(__name__)
 
 
 class Status(StrEnum):
@@ -124,12 +127,18 @@ class Scheduler:
             task.value = future.result()
             self.on_event(task)
             return
-        if not isinstance(error, OperationError):
-            raise error
         task.status = Status.FAILED
-        task.reason = str(error)
+        if isinstance(error, OperationError):
+            task.reason = str(error)
+        else:
+            # A bug, not a failure of the image: its traceback goes to the log, and the run
+            # still ends with an exact report instead of dying half-way.
+            log.error("%s failed unexpectedly", task.key, exc_info=error)
+            task.reason = f"internal error: {type(error).__name__}: {error}"
         self.on_event(task)
-        if self.fail_fast and not isinstance(error, Cancelled):
+        if isinstance(error, OperationError) and error.stops_run:
+            self.stop(f"not started: {error}")
+        elif self.fail_fast and not isinstance(error, Cancelled):
             self.stop(f"not started: --fail-fast after {task.key} failed")
         self._skip_dependents(task)
 

@@ -10,7 +10,7 @@ import shutil
 import signal
 import subprocess
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from docker_pkg.errors import Cancelled, VerifyError
@@ -89,10 +89,16 @@ def run_verification(
     argv: list[str],
     env: Mapping[str, str],
     output: logging.Logger | logging.LoggerAdapter[logging.Logger],
+    *,
     timeout: float | None = None,
     group: ProcessGroup | None = None,
+    on_timeout: Callable[[], str] = lambda: "",
 ) -> None:
-    """Run ``argv``; its output goes to ``output``; a failure raises with the last lines."""
+    """Run ``argv``; its output goes to ``output``; a failure raises with the last lines.
+
+    Past ``timeout`` seconds its whole process group is killed, then ``on_timeout`` cleans up
+    what it started elsewhere (containers) and says what it did.
+    """
     executable = shutil.which(argv[0], path=env.get("PATH"))
     if executable is None:
         raise VerifyError(f"verification command {argv[0]!r} not found")
@@ -104,19 +110,31 @@ def run_verification(
     try:
         stdout, _ = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
-        raise VerifyError(f"verification timed out after {timeout:.0f}s") from None
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        stdout, _ = proc.communicate()
+        _log_lines(stdout, output)
+        done = on_timeout()
+        raise VerifyError(
+            f"stopped: verification took longer than verify_timeout ({timeout:g}s){done}"
+        ) from None
     finally:
         group.done(proc)
     if group.cancelled:
         raise Cancelled("verification stopped: the run was interrupted")
-    lines = stdout.decode("utf-8", errors="replace").splitlines()
-    for line in lines:
-        output.info("verify: %s", line)
+    lines = _log_lines(stdout, output)
     if proc.returncode != 0:
         tail = "\n".join(lines[-TAIL_LINES:])
         raise VerifyError(
             f"verification failed with exit status {proc.returncode}"
             + (f"; last output:\n{tail}" if tail else "")
         )
+
+
+def _log_lines(
+    stdout: bytes, output: logging.Logger | logging.LoggerAdapter[logging.Logger]
+) -> list[str]:
+    lines = stdout.decode("utf-8", errors="replace").splitlines()
+    for line in lines:
+        output.info("verify: %s", line)
+    return lines

@@ -11,7 +11,8 @@ from docker_pkg.config import Config
 from docker_pkg.definitions import ImageDefinition, scan
 from docker_pkg.errors import TemplateError
 from docker_pkg.graph import DependencyGraph
-from docker_pkg.inference import Reference, known_references
+from docker_pkg.inference import Reference, image_references, known_references
+from docker_pkg.naming import split_label
 from docker_pkg.templates import Rendered, Renderer
 
 
@@ -78,6 +79,21 @@ class Workspace:
             if item.build_dockerfile is not None:
                 refs += known_references(item.build_dockerfile, names, tags)
             found[name] = [r for r in refs if r.image != name]
+        return found
+
+    def external_references(self, rendered: Mapping[str, Rendered]) -> dict[str, list[str]]:
+        """For each image with external dependencies, the references of its Dockerfiles
+        that name one of them (``FROM other-registry/golang1.25:1.25-1`` for ``golang1.25``)."""
+        found: dict[str, list[str]] = {}
+        for name, outside in self.graph.external.items():
+            item = rendered.get(name)
+            if item is None:
+                continue
+            texts = [item.dockerfile, item.build_dockerfile or ""]
+            refs = [ref for text in texts for ref, _ in image_references(text)]
+            found[name] = list(
+                dict.fromkeys(r for r in refs if split_label(r)[0].rsplit("/", 1)[-1] in outside)
+            )
         return found
 
     def with_inferred(self, rendered: Mapping[str, Rendered]) -> Workspace:

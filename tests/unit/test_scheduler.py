@@ -7,7 +7,7 @@ from datetime import datetime
 
 import pytest
 
-from docker_pkg.errors import BuildError
+from docker_pkg.errors import BuildError, EngineLost
 from docker_pkg.scheduler import Scheduler, Status, Task, heights
 
 
@@ -134,13 +134,38 @@ def test_interrupt_stops_starting_and_reports() -> None:
     assert "interrupted" in spec["second"].reason
 
 
-def test_unexpected_errors_are_not_swallowed() -> None:
+def test_unexpected_errors_fail_the_task_with_the_traceback_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     def broken() -> None:
         raise RuntimeError("bug")
 
-    spec = {"x": Task("x", "build", (), broken)}
-    with pytest.raises(RuntimeError, match="bug"):
-        Scheduler(spec, {"build": 1}, clock=datetime.now).run()
+    spec = {
+        "x": Task("x", "build", (), broken),
+        "child": Task("child", "build", ("x",), lambda: None),
+        "other": Task("other", "build", (), lambda: "fine"),
+    }
+    assert Scheduler(spec, {"build": 1}, clock=datetime.now).run()
+    assert spec["x"].status is Status.FAILED
+    assert spec["x"].reason == "internal error: RuntimeError: bug"
+    assert spec["child"].status is Status.SKIPPED
+    assert spec["other"].status is Status.DONE
+    assert "Traceback" in caplog.text
+    assert 'raise RuntimeError("bug")' in caplog.text
+
+
+def test_a_lost_engine_stops_new_work() -> None:
+    def lost() -> None:
+        raise EngineLost("building a: lost the engine at unix:///x.sock (refused)")
+
+    spec = {
+        "a": Task("a", "build", (), lost, priority=2),
+        "b": Task("b", "build", (), lambda: "never"),
+    }
+    assert Scheduler(spec, {"build": 1}, clock=datetime.now).run()
+    assert spec["a"].status is Status.FAILED
+    assert spec["b"].status is Status.SKIPPED
+    assert spec["b"].reason.startswith("not started: building a: lost the engine")
 
 
 def test_unknown_dependency_is_refused() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import logging
 import os
@@ -19,10 +21,11 @@ from docker_pkg.commands import printer
 from docker_pkg.config import Config
 from docker_pkg.credentials import Credentials, find_credentials
 from docker_pkg.engine import BUILDKIT, Engine, choose_builder
-from docker_pkg.errors import UsageError
+from docker_pkg.errors import EngineError, UsageError
 from docker_pkg.fingerprint import fingerprints
 from docker_pkg.history import History
 from docker_pkg.labels import git_revision, image_labels
+from docker_pkg.lock import RunLock
 from docker_pkg.logs import RedactSecrets
 from docker_pkg.pipeline import BuildOptions, BuildRun, ImageResult, Outcome
 from docker_pkg.plan import (
@@ -37,6 +40,7 @@ from docker_pkg.progress import make_progress
 from docker_pkg.registry import RegistryClient
 from docker_pkg.report import RunInfo, write_json, write_junit
 from docker_pkg.scheduler import Status
+from docker_pkg.states import StateScan
 from docker_pkg.templates import Rendered
 from docker_pkg.workspace import Workspace
 
@@ -59,104 +63,174 @@ class Outputs:
     dry_run_format: str | None = None  # set: print the plan ("text" or "json"), build nothing
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """What a run will do, decided before anything is built."""
+
+    states: dict[str, State]
+    chain: list[str]
+    rendered: dict[str, Rendered]
+    to_publish: list[str]
+
+
 def build(
     *,
     config: Config,
     directory: Path,
-    engine: Engine,
+    engine: Engine | None,
     select: str | None,
     options: BuildOptions,
     tag_suffix: str,
     outputs: Outputs,
+    lock: RunLock | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now().astimezone(),
     redactor: RedactSecrets | None = None,
     environ: Mapping[str, str] | None = None,
     stdout: TextIO | None = None,
 ) -> int:
+    """Scan, plan, then (unless a dry run) build, verify and publish. ``engine`` may be None
+    for a dry run only: local states are then unknown."""
     environ = os.environ if environ is None else environ
     out = stdout or sys.stdout
     started = clock()
     say = printer(out)
+    machine_output = outputs.dry_run_format == "json"  # JSON alone on stdout, for machines
 
-    if outputs.dry_run_format != "json":  # JSON alone on stdout, for machines
+    if not machine_output:
         say(f"== Step 0: scanning {directory} ==")
     workspace, everything = Workspace.load_inferred(directory, config, tag_suffix)
-    options = replace(options, builder=_resolve_builder(config, engine, options.builder, say))
+    external = workspace.external_references(everything)
+    if not machine_output:
+        _say_external(say, workspace, external)
+    if engine is None and outputs.dry_run_format is None:
+        raise EngineError("building needs a Docker engine, and none is reachable")
+    if engine is not None:
+        options = replace(options, builder=_resolve_builder(config, engine, options.builder, say))
     credentials = _credentials(config, environ, redactor)
     registry = registry_client(config, credentials)
-    run = BuildRun(
-        workspace,
-        engine,
-        registry,
-        options,
-        log_dir=outputs.log_dir,
-        redactor=redactor,
-        keep_failed=outputs.keep_failed,
-        credentials=credentials,
-        labels=_labels(workspace, everything, directory),
-    )
-    try:
-        states = run.scan_states()
-        chain = build_chain(workspace.graph, states, workspace.labels, select)
-        # Every Dockerfile of the chain renders before anything is built; the templates that
-        # did not are rendered again, to report every error of the chain at once.
-        workspace.renderer().render_all(
-            workspace.definitions[n] for n in chain if n not in everything
-        )
-        rendered = {n: everything[n] for n in chain}
-        to_publish = (
-            publish_candidates(workspace.graph, states, workspace.labels, select, chain)
-            if registry is not None and credentials is not None
-            else []
-        )
+    with contextlib.ExitStack() as stack:
+        if registry is not None:
+            stack.callback(registry.close)
+        if lock is not None and outputs.dry_run_format is None:
+            # Before the scan: a run that waited must see what the other one built.
+            stack.enter_context(lock.held(say))
+        scan = StateScan(workspace, engine, registry, options.pull)
+        plan = _plan(workspace, everything, scan, select, publishing=credentials is not None)
         if outputs.dry_run_format is not None:
             _dry_run(
-                out,
-                outputs.dry_run_format,
-                workspace=workspace,
-                chain=chain,
-                states=states,
-                select=select,
-                to_publish=to_publish,
-                pulling=run.pulling,
+                out, outputs.dry_run_format, workspace, plan, select=select, pulling=scan.pulling
             )
             return 0
-        say("Will build the following images:")
-        for name in chain:
-            say(f"* {workspace.label(name)}")
-        if credentials is None:
-            say("NOT publishing images as we have no auth setup")
-        if chain and run.pulling:
-            for warning in run.pull_base_images():
-                say(f" WARNING: {warning}")
-        say(
-            "== Step 1: building images =="
-            if not to_publish
-            else "== Step 1: building and publishing images =="
+        assert engine is not None
+        run = BuildRun(
+            workspace,
+            engine,
+            registry,
+            options,
+            log_dir=_usable_log_dir(outputs.log_dir, say),
+            redactor=redactor,
+            keep_failed=outputs.keep_failed,
+            credentials=credentials,
+            labels=_labels(workspace, everything, directory),
+            external=external,
         )
-        if outputs.log_dir is not None:
-            outputs.log_dir.mkdir(parents=True, exist_ok=True)
-        tasks = run.tasks(chain, rendered, states, to_publish)
-        names = sorted({key.split(":", 1)[1] for key in tasks}, key=chain_order(chain))
+        stack.callback(run.close_logs)
+        _announce(say, run, plan, publishing=credentials is not None)
+        tasks = run.tasks(plan.chain, plan.rendered, plan.states, plan.to_publish)
+        names = sorted({key.split(":", 1)[1] for key in tasks}, key=chain_order(plan.chain))
         progress = make_progress(outputs.progress, workspace.labels, names, out)
         run.on_output = progress.output
         with progress:
             finished = run.execute(tasks, progress.event, clock)
-    finally:
-        run.close_logs()
-        if registry is not None:
-            registry.close()
+        for warning in run.warnings:
+            say(f" WARNING: {warning}")
 
-    results = run.results(tasks, states)
+    results = run.results(tasks, plan.states)
     failed = any(t.status in (Status.FAILED, Status.SKIPPED) for t in tasks.values())
     status = EXIT_INTERRUPTED if not finished else (1 if failed else 0)
     say("== Build done! ==" if finished else "== Build interrupted ==")
-    _summary(say, results, states)
-    info = RunInfo(directory, started, clock(), status, options.jobs, not finished, outputs.log_dir)
+    _summary(say, results, plan.states)
+    info = RunInfo(directory, started, clock(), status, options.jobs, not finished, run.log_dir)
     _records(say, outputs, info, results)
     if outputs.logfile is not None:
         say(f"You can see the logs at ./{outputs.logfile}")
     return status
+
+
+def _announce(say: Callable[[str], None], run: BuildRun, plan: _Plan, *, publishing: bool) -> None:
+    """What the run is about to do; base images refreshed first."""
+    say("Will build the following images:")
+    for name in plan.chain:
+        say(f"* {run.workspace.label(name)}")
+    if not publishing:
+        say("NOT publishing images as we have no auth setup")
+    if plan.chain and run.pulling:
+        for warning in run.pull_base_images():
+            say(f" WARNING: {warning}")
+    say(
+        "== Step 1: building and publishing images =="
+        if plan.to_publish
+        else "== Step 1: building images =="
+    )
+
+
+def _plan(
+    workspace: Workspace,
+    everything: dict[str, Rendered],
+    scan: StateScan,
+    select: str | None,
+    *,
+    publishing: bool,
+) -> _Plan:
+    states = scan.states()
+    chain = build_chain(workspace.graph, states, workspace.labels, select)
+    # Every Dockerfile of the chain renders before anything is built; the templates that
+    # did not are rendered again, to report every error of the chain at once.
+    workspace.renderer().render_all(workspace.definitions[n] for n in chain if n not in everything)
+    to_publish = (
+        publish_candidates(workspace.graph, states, workspace.labels, select, chain)
+        if scan.registry is not None and publishing
+        else []
+    )
+    return _Plan(states, chain, {n: everything[n] for n in chain}, to_publish)
+
+
+def _usable_log_dir(log_dir: Path | None, say: Callable[[str], None]) -> Path | None:
+    """The per-image log folder, created; None (and a warning) when it cannot be."""
+    if log_dir is None:
+        return None
+    try:
+        log_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        say(f" WARNING: per-image logs not kept: cannot create {log_dir} ({exc.strerror})")
+        return None
+    return log_dir
+
+
+def _say_external(
+    say: Callable[[str], None], workspace: Workspace, references: Mapping[str, list[str]]
+) -> None:
+    """Name once the external dependencies the run assumes (``--info``: where each was looked
+    for and how the Dockerfiles use it)."""
+    external = workspace.graph.external_names
+    if not external:
+        return
+    say(
+        "Assuming images built elsewhere (external dependencies): "
+        + ", ".join(f"{dep} (for {', '.join(users)})" for dep, users in external.items())
+    )
+    for dep, users in external.items():
+        uses = sorted({r for u in users for r in references.get(u, ()) if dep in r})
+        log.info(
+            "External dependency %s: no folder of %s (%d images) defines it, nor does "
+            "base_images; %s",
+            dep,
+            workspace.root,
+            len(workspace.definitions),
+            "the Dockerfiles use it as " + ", ".join(uses)
+            if uses
+            else "no Dockerfile names it (a run-time dependency?)",
+        )
 
 
 def _labels(
@@ -192,15 +266,14 @@ def _resolve_builder(
 def _dry_run(
     out: TextIO,
     output_format: str,
-    *,
     workspace: Workspace,
-    chain: list[str],
-    states: dict[str, State],
+    plan: _Plan,
+    *,
     select: str | None,
-    to_publish: list[str],
     pulling: bool,
 ) -> None:
     """The build chain in order, with why each image is in it; nothing is built."""
+    chain, states, to_publish = plan.chain, plan.states, plan.to_publish
     reasons = chain_reasons(workspace.graph, chain, selection(workspace.labels, select))
     registry = workspace.config.registry
     steps = [
@@ -274,24 +347,39 @@ def _summary(
 def _records(
     say: Callable[[str], None], outputs: Outputs, info: RunInfo, results: list[ImageResult]
 ) -> None:
-    if outputs.log_dir is not None:
-        say(f"Build logs of each image: {outputs.log_dir}")
+    """Logs, kept inputs, reports and history. Each is best effort: a record that cannot be
+    written is a warning, never a change of the run's outcome."""
+    if info.log_dir is not None:
+        say(f"Build logs of each image: {info.log_dir}")
+
+    def attempt(what: str, write: Callable[[], object]) -> bool:
+        try:
+            write()
+        except (OSError, sqlite3.Error) as exc:
+            log.warning("%s not written: %s", what, exc)
+            say(f" WARNING: {what} not written ({exc})")
+            return False
+        return True
+
     if outputs.keep_failed is not None:
         for result in results:
             kept = outputs.keep_failed / result.name
             if result.outcome is Outcome.FAILED and kept.is_dir():
                 if result.log_file and result.log_file.exists():
-                    shutil.copy(result.log_file, kept / "build.log")
+                    attempt(
+                        f"log copy in {kept}",
+                        functools.partial(shutil.copy, result.log_file, kept / "build.log"),
+                    )
                 say(f"Kept the inputs of failed {result.label} in {kept}")
-    if outputs.report is not None:
-        write_json(outputs.report, info, results)
-        say(f"Report: {outputs.report}")
-    if outputs.junit is not None:
-        write_junit(outputs.junit, info, results)
-        say(f"JUnit report: {outputs.junit}")
+    report, junit = outputs.report, outputs.junit
+    if report is not None and attempt(
+        f"report {report}", functools.partial(write_json, report, info, results)
+    ):
+        say(f"Report: {report}")
+    if junit is not None and attempt(
+        f"JUnit report {junit}", functools.partial(write_junit, junit, info, results)
+    ):
+        say(f"JUnit report: {junit}")
     if outputs.history is not None:
-        try:
-            History(outputs.history).record(info, results)
-        except (sqlite3.Error, OSError) as exc:
-            log.warning("Could not record the run in %s: %s", outputs.history, exc)
-            say(f" WARNING: build history not recorded ({outputs.history}: {exc})")
+        history = outputs.history
+        attempt(f"build history {history}", lambda: History(history).record(info, results))

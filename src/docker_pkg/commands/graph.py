@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
@@ -44,31 +46,53 @@ def graph(
         for parent in deps.parents[child]
         if parent in nodes
     ]
-    labels = workspace.labels
-    if output_format == "json":
-        document = {
-            "nodes": [
-                {"name": n, "label": labels[n], "selected": select is not None and n in chosen}
-                for n in order
-            ],
-            "edges": [{"parent": p, "child": c, "kind": k} for p, c, k in edges],
-        }
-        json.dump(document, out, indent=2)
-        out.write("\n")
-    elif output_format == "mermaid":
-        ids = {n: f"n{i}" for i, n in enumerate(order)}
-        out.write("graph TD\n")
-        for name in order:
-            out.write(f'  {ids[name]}["{labels[name]}"]\n')
-        for parent, child, kind in edges:
-            arrow = "-.->" if kind == "inferred" else "-->"
-            out.write(f"  {ids[parent]} {arrow} {ids[child]}\n")
-    else:
-        out.write("digraph images {\n  rankdir=LR;\n")
-        for name in order:
-            out.write(f'  "{name}" [label="{labels[name]}"];\n')
-        for parent, child, kind in edges:
-            style = ' [style=dashed, label="inferred"]' if kind == "inferred" else ""
-            out.write(f'  "{parent}" -> "{child}"{style};\n')
-        out.write("}\n")
+    # External dependencies (images of another tree) are drawn as nodes of their own.
+    external = sorted({dep for child in order for dep in deps.external.get(child, ())})
+    edges += [(dep, child, "external") for child in order for dep in deps.external.get(child, ())]
+    view = _View(order, external, edges, workspace.labels, chosen if select is not None else set())
+    {"json": _write_json, "mermaid": _write_mermaid}.get(output_format, _write_dot)(view, out)
     return 0
+
+
+@dataclass(frozen=True)
+class _View:
+    order: list[str]
+    external: list[str]
+    edges: list[tuple[str, str, str]]  # parent, child, kind
+    labels: Mapping[str, str]
+    selected: set[str]
+
+
+def _write_json(view: _View, out: TextIO) -> None:
+    nodes = [
+        {"name": n, "label": view.labels[n], "selected": n in view.selected, "external": False}
+        for n in view.order
+    ] + [{"name": n, "label": n, "selected": False, "external": True} for n in view.external]
+    edges = [{"parent": p, "child": c, "kind": k} for p, c, k in view.edges]
+    json.dump({"nodes": nodes, "edges": edges}, out, indent=2)
+    out.write("\n")
+
+
+def _write_mermaid(view: _View, out: TextIO) -> None:
+    ids = {n: f"n{i}" for i, n in enumerate(view.order)}
+    ids.update({n: f"x{i}" for i, n in enumerate(view.external)})
+    out.write("graph TD\n")
+    for name in view.order:
+        out.write(f'  {ids[name]}["{view.labels[name]}"]\n')
+    for name in view.external:
+        out.write(f'  {ids[name]}[/"{name} (external)"/]\n')
+    for parent, child, kind in view.edges:
+        arrow = "-->" if kind == "declared" else "-.->"
+        out.write(f"  {ids[parent]} {arrow} {ids[child]}\n")
+
+
+def _write_dot(view: _View, out: TextIO) -> None:
+    out.write("digraph images {\n  rankdir=LR;\n")
+    for name in view.order:
+        out.write(f'  "{name}" [label="{view.labels[name]}"];\n')
+    for name in view.external:
+        out.write(f'  "{name}" [label="{name} (external)", shape=box, style=dashed];\n')
+    for parent, child, kind in view.edges:
+        style = f' [style=dashed, label="{kind}"]' if kind != "declared" else ""
+        out.write(f'  "{parent}" -> "{child}"{style};\n')
+    out.write("}\n")

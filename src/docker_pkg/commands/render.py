@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TextIO
 
 from docker_pkg.config import Config
-from docker_pkg.errors import ManyErrors, TemplateError, UsageError
+from docker_pkg.errors import UsageError
 from docker_pkg.plan import selection
 from docker_pkg.workspace import Workspace
 
@@ -29,14 +29,10 @@ def render(
         raise UsageError(
             f"{len(names)} images selected: give --output DIR, or --select exactly one image"
         )
-    renderer = workspace.renderer()
-    errors: list[UsageError] = []
+    # Every template renders before anything is written: an error leaves no output behind.
+    every = workspace.renderer().render_all(workspace.definitions[n] for n in names)
     for name in names:
-        try:
-            rendered = renderer.render(workspace.definitions[name])
-        except TemplateError as exc:
-            errors.append(exc)
-            continue
+        rendered = every[name]
         if output is None:
             stdout.write(rendered.dockerfile)
             if not rendered.dockerfile.endswith("\n"):
@@ -48,8 +44,4 @@ def render(
         if rendered.build_dockerfile is not None:
             (folder / "Dockerfile.build").write_text(rendered.build_dockerfile, encoding="utf-8")
         print(f"* {workspace.label(name)} -> {folder / 'Dockerfile'}", file=stdout)
-    if len(errors) == 1:
-        raise errors[0]
-    if errors:
-        raise ManyErrors(errors)
     return 0

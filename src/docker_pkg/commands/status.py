@@ -12,8 +12,8 @@ from docker_pkg.commands.build import registry_client
 from docker_pkg.config import Config
 from docker_pkg.credentials import find_credentials
 from docker_pkg.engine import Engine
-from docker_pkg.pipeline import BuildOptions, BuildRun
 from docker_pkg.plan import state_reason
+from docker_pkg.states import StateScan
 from docker_pkg.workspace import Workspace
 
 
@@ -21,7 +21,7 @@ def status(
     *,
     config: Config,
     directory: Path,
-    engine: Engine,
+    engine: Engine | None,
     pull: bool,
     output_format: str,
     stdout: TextIO | None = None,
@@ -30,9 +30,9 @@ def status(
     workspace, _ = Workspace.load_inferred(directory, config)
     credentials = find_credentials(config.registry, config.username, config.password, os.environ)
     registry = registry_client(config, credentials)
+    scan = StateScan(workspace, engine, registry, pull)
     try:
-        run = BuildRun(workspace, engine, registry, BuildOptions(pull=pull))
-        states = run.scan_states()
+        states = scan.states()
     finally:
         if registry is not None:
             registry.close()
@@ -41,7 +41,7 @@ def status(
             "name": name,
             "label": workspace.label(name),
             "state": states[name].value,
-            "why": state_reason(states[name], run.pulling, config.registry),
+            "why": state_reason(states[name], scan.pulling, config.registry),
         }
         for name in workspace.graph.order()
     ]
