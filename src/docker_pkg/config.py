@@ -237,7 +237,8 @@ def _namespace(merged: Mapping[str, Any], where: _Where) -> str:
 
 def build_config(merged: Mapping[str, Any], where: _Where) -> Config:
     """Check the merged mapping and turn it into a :class:`Config`."""
-    for text_only in ("apt_options", "apt_only_proxy"):  # read by the template filters
+    # Read by the template filters; http_proxy first, as apt_only_proxy may be a copy of it.
+    for text_only in ("http_proxy", "apt_options", "apt_only_proxy"):
         _optional_str(merged, text_only, where)
     scan_workers = _expect(merged, "scan_workers", int, where)
     if isinstance(scan_workers, bool) or scan_workers is None or scan_workers < 1:

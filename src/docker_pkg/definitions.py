@@ -101,13 +101,13 @@ def read_changelog(path: Path) -> ChangelogHead:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the library warns about trailers it tolerates
             changelog = Changelog(text, max_blocks=1)
+            name, version = changelog.get_package(), changelog.version
     except ChangelogParseError as exc:
         raise DefinitionError(f"invalid changelog: {exc}", path=path, line=line) from None
     except ValueError as exc:  # python-debian's Version refuses the version string
         raise DefinitionError(
             f"invalid version in the first entry: {exc}", path=path, line=line
         ) from None
-    name, version = changelog.get_package(), changelog.version
     if name != match.group(1) or version is None or str(version) != match.group(2):
         raise DefinitionError("the first changelog entry could not be read", path=path, line=line)
     return ChangelogHead(str(name), str(version), line)

@@ -43,7 +43,7 @@ def read_bytes(path: Path, what: str, error: type[UsageError], limit: int = MAX_
         raise error(f"{what} is {why}", path=path) from None
     except OSError as exc:
         raise error(f"cannot read {what}: {exc.strerror}", path=path) from None
-    with os.fdopen(fd, "rb") as handle:
+    try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             raise error(f"{what} is {_kind(info.st_mode)}, not a regular file", path=path)
@@ -52,10 +52,12 @@ def read_bytes(path: Path, what: str, error: type[UsageError], limit: int = MAX_
                 f"{what} is too large ({info.st_size} bytes; at most {limit} are read)",
                 path=path,
             )
-        try:
+        with os.fdopen(os.dup(fd), "rb") as handle:
             data = handle.read(limit + 1)
-        except OSError as exc:
-            raise error(f"cannot read {what}: {exc.strerror}", path=path) from None
+    except OSError as exc:
+        raise error(f"cannot read {what}: {exc.strerror}", path=path) from None
+    finally:
+        os.close(fd)
     if len(data) > limit:
         raise error(f"{what} is too large (more than {limit} bytes)", path=path)
     return data

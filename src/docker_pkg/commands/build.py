@@ -352,12 +352,12 @@ def _records(
     if info.log_dir is not None:
         say(f"Build logs of each image: {info.log_dir}")
 
-    def attempt(what: str, write: Callable[[], object]) -> bool:
+    def attempt(failure: str, write: Callable[[], object]) -> bool:
         try:
             write()
         except (OSError, sqlite3.Error) as exc:
-            log.warning("%s not written: %s", what, exc)
-            say(f" WARNING: {what} not written ({exc})")
+            log.warning("%s: %s", failure, exc)
+            say(f" WARNING: {failure} ({exc})")
             return False
         return True
 
@@ -367,19 +367,22 @@ def _records(
             if result.outcome is Outcome.FAILED and kept.is_dir():
                 if result.log_file and result.log_file.exists():
                     attempt(
-                        f"log copy in {kept}",
+                        f"log not copied to {kept}",
                         functools.partial(shutil.copy, result.log_file, kept / "build.log"),
                     )
                 say(f"Kept the inputs of failed {result.label} in {kept}")
     report, junit = outputs.report, outputs.junit
     if report is not None and attempt(
-        f"report {report}", functools.partial(write_json, report, info, results)
+        f"report {report} not written", functools.partial(write_json, report, info, results)
     ):
         say(f"Report: {report}")
     if junit is not None and attempt(
-        f"JUnit report {junit}", functools.partial(write_junit, junit, info, results)
+        f"JUnit report {junit} not written", functools.partial(write_junit, junit, info, results)
     ):
         say(f"JUnit report: {junit}")
     if outputs.history is not None:
         history = outputs.history
-        attempt(f"build history {history}", lambda: History(history).record(info, results))
+        attempt(
+            f"build history not recorded in {history}",
+            lambda: History(history).record(info, results),
+        )
