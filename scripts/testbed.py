@@ -90,6 +90,8 @@ class Testbed:
     _procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
     _logs: list[IO[bytes]] = field(default_factory=list)
     _owns_engine: bool = False
+    _engine: subprocess.Popen[bytes] | None = None
+    _registries: dict[str, tuple[subprocess.Popen[bytes], list[str]]] = field(default_factory=dict)
 
     def start(self, reuse: bool = False, registry_port: int | None = None) -> None:
         existing = os.environ.get("DOCKER_HOST") or f"unix://{DEFAULT_SOCKET}"
@@ -113,7 +115,7 @@ class Testbed:
         if shutil.which("dockerd") is None:
             raise RuntimeError("dockerd is not installed (apt-get install docker.io)")
         d = self.root / "engine"
-        d.mkdir()
+        d.mkdir(exist_ok=True)  # a restart keeps the data root
         sock = d / "docker.sock"
         proc = self._spawn(
             "dockerd",
@@ -132,7 +134,33 @@ class Testbed:
         )
         self.docker_host = f"unix://{sock}"
         self._owns_engine = True
+        self._engine = proc
         wait_until(lambda: engine_answers(self.docker_host), "dockerd", 60, proc)
+
+    def start_engine(self) -> str:
+        """Start a private engine (again, on the same data after :meth:`kill_engine`)."""
+        # The killed engine's containerd died with it but, with no init here to reap it,
+        # lingers as a zombie whose pid file would make the new engine wait for it forever.
+        (self.root / "engine" / "exec" / "containerd" / "containerd.pid").unlink(missing_ok=True)
+        self._start_engine()
+        return self.docker_host
+
+    def kill_engine(self) -> None:
+        """``kill -9`` the private engine, as a crash would; its data stays."""
+        assert self._engine is not None, "this test bed did not start an engine"
+        self._engine.kill()
+        self._engine.wait()
+
+    def kill_registry(self, address: str) -> None:
+        """``kill -9`` a registry this test bed started; its storage stays."""
+        self._registries[address][0].kill()
+        self._registries[address][0].wait()
+
+    def restart_registry(self, address: str) -> None:
+        _, argv = self._registries[address]
+        proc = self._spawn(f"registry-{address.rsplit(':', 1)[1]}-again", argv)
+        self._registries[address] = (proc, argv)
+        wait_until(lambda: registry_answers(address), "docker-registry", 30, proc)
 
     def make_tls(self) -> tuple[Path, Path, Path]:
         """A self-signed CA and a server certificate for 127.0.0.1: (ca, cert, key)."""
@@ -239,8 +267,10 @@ class Testbed:
             f"{auth}"
             f"http:\n  addr: 127.0.0.1:{port}\n{tls_conf}"
         )
-        proc = self._spawn(name, ["docker-registry", "serve", str(config)])
+        argv = ["docker-registry", "serve", str(config)]
+        proc = self._spawn(name, argv)
         address = f"127.0.0.1:{port}"
+        self._registries[address] = (proc, argv)
         if tls or htpasswd or token:
             wait_until(lambda: port_open(port), "docker-registry", 30, proc)
         else:
