@@ -94,9 +94,16 @@ class TraceDecoder:
     def failure(self, message: str) -> str:
         """``message`` (the engine's error) with the failing step and its last output."""
         failed = next((s for s in self._steps.values() if s.error), None)
-        if failed is None:
-            return message
-        text = f"step {failed.name} failed: {failed.error}"
+        if failed is not None:
+            text = f"step {failed.name} failed: {failed.error}"
+        else:
+            # Stopped from outside (a time limit): name the step that was still running.
+            failed = next(
+                (s for s in self._steps.values() if s.started is not None and not s.done), None
+            )
+            if failed is None:
+                return message
+            text = f"step {failed.name} was running: {message}"
         tail = [line for line in failed.tail if line.strip()]
         if tail:
             text += "\nlast output:\n" + "\n".join(f"  {line}" for line in tail)

@@ -267,14 +267,15 @@ def test_registry_killed_mid_publish_then_a_rerun_publishes_the_rest(
 ) -> None:
     bed, side = own_bed
     project = make_project(tmp_path, bed, namespace, busybox)
-    child(project, "app", "base", run="sleep 3")
+    child(project, "app", "base", run="sleep 8")
     report = tmp_path / "report.json"
 
     proc = start_build(project, "--report", str(report))
     deadline = time.monotonic() + 60
-    while not in_registry(project, "base"):
+    while not in_registry(project, "base", "latest"):  # pushed last, then checked
         assert time.monotonic() < deadline
         time.sleep(0.1)
+    time.sleep(1)
     side.kill_registry(bed.registry)  # type: ignore[attr-defined]
     out, err = proc.communicate(timeout=240)
     assert proc.returncode == 1, out + err
