@@ -30,7 +30,6 @@ from docker_pkg.logs import ImageLog
 from docker_pkg.plan import State
 from docker_pkg.registry import RegistryClient
 from docker_pkg.scheduler import Scheduler, Status, Task, heights
-from docker_pkg.states import StateScan
 from docker_pkg.templates import Rendered
 from docker_pkg.verify import ProcessGroup, run_verification, verify_argv, verify_environment
 from docker_pkg.workspace import Workspace
@@ -39,7 +38,6 @@ log = logging.getLogger(__name__)
 
 BUILD, PUBLISH = "build", "publish"
 NOT_SELECTED = "not selected"
-_LOGS_LOST = "per-image build logs could not be written"
 PUSH_ATTEMPTS = 3
 PUSH_BACKOFF = 1.0
 # Refusals that no retry changes: authentication, permissions, a read-only registry.
@@ -118,6 +116,7 @@ class BuildRun:
     # Problems that do not fail an image (e.g. logs that cannot be written), said at the end.
     warnings: list[str] = field(default_factory=list)
     _logs: dict[str, ImageLog] = field(default_factory=dict)
+    _logs_lost: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -137,10 +136,11 @@ class BuildRun:
         """A per-image log file cannot be written (disk full, read-only): the build goes on,
         and the run says so once."""
         with self._lock:
-            if any(w.startswith(_LOGS_LOST) for w in self.warnings):
+            if self._logs_lost:
                 return
-            self.warnings.append(f"{_LOGS_LOST} (first: {path}: {error})")
-        log.warning("%s (first: %s: %s)", _LOGS_LOST, path, error)
+            self._logs_lost = True
+            self.warnings.append(f"per-image build logs could not be written ({path}: {error})")
+        log.warning("Per-image build logs could not be written (%s: %s)", path, error)
 
     def close_logs(self) -> None:
         for image_log in self._logs.values():
@@ -155,9 +155,6 @@ class BuildRun:
         if self.credentials is None:
             return None
         return self.credentials.engine_auth(self.workspace.config.registry)
-
-    def scan_states(self) -> dict[str, State]:
-        return StateScan(self.workspace, self.engine, self.registry, self.options.pull).states()
 
     # -- the run --------------------------------------------------------------------------
 

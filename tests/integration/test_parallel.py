@@ -179,7 +179,16 @@ def test_sigint_stops_running_builds_and_leaves_nothing_behind(
     tmp = project.root / "tmp"
     tmp.mkdir()
     containers_before = containers(bed)
-    env = {**os.environ, "DOCKER_HOST": bed.docker_host, "TMPDIR": str(tmp)}
+    # PYTHONFAULTHANDLER: should the run hang, SIGABRT makes it print every thread's stack.
+    env = {
+        **os.environ,
+        "DOCKER_HOST": bed.docker_host,
+        "TMPDIR": str(tmp),
+        "PYTHONFAULTHANDLER": "1",
+    }
+    # A suite started in the background inherits an ignored SIGINT, which a child would
+    # inherit too; a user's shell hands the tool the default disposition: so must the test.
+    ignored = signal.signal(signal.SIGINT, signal.default_int_handler)
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -198,6 +207,7 @@ def test_sigint_stops_running_builds_and_leaves_nothing_behind(
         stderr=subprocess.PIPE,
         text=True,
     )
+    signal.signal(signal.SIGINT, ignored)
     deadline = time.monotonic() + 60
     log = project.root / "docker-pkg-build.log"
     while time.monotonic() < deadline and "RUN sleep 60" not in (
@@ -207,7 +217,12 @@ def test_sigint_stops_running_builds_and_leaves_nothing_behind(
     assert list(tmp.iterdir()), "the build-stage artifacts folder should exist mid-build"
     interrupted_at = time.monotonic()
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=60)
+    try:
+        out, err = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGABRT)
+        out, err = proc.communicate()
+        pytest.fail(f"the run did not stop after SIGINT:\n{out}\n{err}")
 
     assert proc.returncode == 130, out + err
     assert time.monotonic() - interrupted_at < 20
