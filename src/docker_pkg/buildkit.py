@@ -15,10 +15,6 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from google.protobuf.message import DecodeError
-
-from docker_pkg.buildkit_pb2 import StatusResponse
-
 TRACE_ID = "moby.buildkit.trace"
 TAIL_LINES = 10
 
@@ -47,6 +43,11 @@ class TraceDecoder:
         return self._steps[digest]
 
     def feed(self, aux: str) -> None:
+        # protobuf is imported on the first BuildKit message, not by every command.
+        from google.protobuf.message import DecodeError
+
+        from docker_pkg.buildkit_pb2 import StatusResponse
+
         try:
             status = StatusResponse.FromString(base64.b64decode(aux))
         except (binascii.Error, DecodeError, ValueError):

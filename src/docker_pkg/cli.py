@@ -14,27 +14,21 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from docker_pkg import __version__
-from docker_pkg.changelog import UpdateRequest
-from docker_pkg.commands.build import Outputs, build, registry_client
-from docker_pkg.commands.graph import graph
-from docker_pkg.commands.history import show_history
-from docker_pkg.commands.lint import label_lookup, run_lint
-from docker_pkg.commands.prune import prune
-from docker_pkg.commands.render import render
-from docker_pkg.commands.status import status
-from docker_pkg.commands.update import update
-from docker_pkg.config import Config, load_config
-from docker_pkg.credentials import find_credentials
-from docker_pkg.engine import DockerEngine
+from docker_pkg.config import Config, load_config, state_dir
 from docker_pkg.errors import DockerPkgError, EngineError
-from docker_pkg.history import state_dir
 from docker_pkg.lock import RunLock
 from docker_pkg.logs import DEFAULT_LOGFILE, RedactSecrets, setup_logging
 from docker_pkg.naming import tag_suffix
-from docker_pkg.pipeline import BuildOptions
-from docker_pkg.versions import Scheme
+
+if TYPE_CHECKING:
+    from docker_pkg.engine import DockerEngine
+
+# Each verb imports what it needs when it runs: `--help` or `render` never pay for the
+# Docker SDK, rich or protobuf.
+UPDATE_SCHEMES = ("counter", "date")
 
 log = logging.getLogger(__name__)
 
@@ -211,8 +205,8 @@ def _update_parser(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -
     update.add_argument("--version", "-v", default=None, help="version for the NAME image(s)")
     update.add_argument(
         "--scheme",
-        choices=[s.value for s in Scheme],
-        default=Scheme.COUNTER.value,
+        choices=UPDATE_SCHEMES,
+        default=UPDATE_SCHEMES[0],
         help="automatic versions: counter (-s1, -s2, ...) or date (-YYYYMMDD, today)",
     )
     update.add_argument("--dry-run", action="store_true", help="print the entries, write nothing")
@@ -259,10 +253,16 @@ def _history_path(config: Config) -> Path:
     return state_dir(os.environ) / "history.sqlite"
 
 
+def _engine() -> DockerEngine:
+    from docker_pkg.engine import DockerEngine
+
+    return DockerEngine()
+
+
 def _engine_if_reachable(say: Callable[[str], None] | None = None) -> DockerEngine | None:
     """The engine, or None (said once) when none answers: planning works without one."""
     try:
-        return DockerEngine()
+        return _engine()
     except EngineError as exc:
         log.warning("%s", exc)
         if say is not None:
@@ -284,10 +284,14 @@ class Context:
 
 
 def _run_history(args: argparse.Namespace, ctx: Context) -> int:
+    from docker_pkg.commands.history import show_history
+
     return show_history(path=_history_path(ctx.config), pattern=args.pattern, limit=args.limit)
 
 
 def _run_render(args: argparse.Namespace, ctx: Context) -> int:
+    from docker_pkg.commands.render import render
+
     return render(
         config=ctx.config,
         directory=Path(args.directory),
@@ -297,6 +301,9 @@ def _run_render(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _run_build(args: argparse.Namespace, ctx: Context) -> int:
+    from docker_pkg.commands.build import Outputs, build
+    from docker_pkg.pipeline import BuildOptions
+
     now = datetime.now()
     log_dir = args.log_dir or state_dir(os.environ) / "logs"
     outputs = Outputs(
@@ -318,7 +325,7 @@ def _run_build(args: argparse.Namespace, ctx: Context) -> int:
         builder=args.builder,
     )
     directory = Path(args.directory)
-    engine = _engine_if_reachable(_note) if args.dry_run else DockerEngine()
+    engine = _engine_if_reachable(_note) if args.dry_run else _engine()
     lock = None
     if engine is not None:
         lock = RunLock(state_dir(os.environ) / "locks", directory, engine.address, wait=args.wait)
@@ -336,6 +343,8 @@ def _run_build(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _run_graph(args: argparse.Namespace, ctx: Context) -> int:
+    from docker_pkg.commands.graph import graph
+
     return graph(
         config=ctx.config,
         directory=Path(args.directory),
@@ -347,6 +356,8 @@ def _run_graph(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _run_status(args: argparse.Namespace, ctx: Context) -> int:
+    from docker_pkg.commands.status import status
+
     return status(
         config=ctx.config,
         directory=Path(args.directory),
@@ -357,9 +368,15 @@ def _run_status(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _run_lint(args: argparse.Namespace, ctx: Context) -> int:
+    from docker_pkg.commands.lint import run_lint
+
     directory = Path(args.directory)
     lookup = None
     if not args.offline:
+        from docker_pkg.commands.build import registry_client
+        from docker_pkg.commands.lint import label_lookup
+        from docker_pkg.credentials import find_credentials
+
         engine = _engine_if_reachable()
         config = ctx.config
         credentials = find_credentials(
@@ -372,10 +389,12 @@ def _run_lint(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _run_prune(args: argparse.Namespace, ctx: Context) -> int:
+    from docker_pkg.commands.prune import prune
+
     return prune(
         config=ctx.config,
         directory=Path(args.directory),
-        engine=DockerEngine(),
+        engine=_engine(),
         select=args.select,
         nightly=args.nightly,
         dry_run=args.dry_run,
@@ -383,6 +402,10 @@ def _run_prune(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _run_update(args: argparse.Namespace, ctx: Context) -> int:
+    from docker_pkg.changelog import UpdateRequest
+    from docker_pkg.commands.update import update
+    from docker_pkg.versions import Scheme
+
     request = UpdateRequest(
         pattern=args.select, reason=args.reason, version=args.version, scheme=Scheme(args.scheme)
     )

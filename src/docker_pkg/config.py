@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +79,7 @@ class Config:
     container_limits_strict: bool = False
     build_timeout: float | None = DEFAULT_BUILD_TIMEOUT
     verify_timeout: float | None = DEFAULT_VERIFY_TIMEOUT
+    template_cache: str | None = None  # folder of compiled templates; None: none kept
 
     @property
     def proxy_build_args(self) -> dict[str, str]:
@@ -119,6 +120,22 @@ class _StrictLoader(yaml.SafeLoader):
                 raise yaml.constructor.ConstructorError(None, None, problem, key_node.start_mark)
             seen[key] = line
         return super().construct_mapping(node, deep=deep)
+
+
+def state_dir(environ: Mapping[str, str]) -> Path:
+    """Where docker-pkg keeps its state: history, logs, locks (``$XDG_STATE_HOME``)."""
+    base = environ.get("XDG_STATE_HOME") or os.path.join(
+        environ.get("HOME", os.path.expanduser("~")), ".local", "state"
+    )
+    return Path(base) / "docker-pkg"
+
+
+def cache_dir(environ: Mapping[str, str]) -> Path:
+    """Where docker-pkg keeps what it can always make again (``$XDG_CACHE_HOME``)."""
+    base = environ.get("XDG_CACHE_HOME") or os.path.join(
+        environ.get("HOME", os.path.expanduser("~")), ".cache"
+    )
+    return Path(base) / "docker-pkg"
 
 
 def _read_yaml(path: Path) -> tuple[dict[str, Any], dict[str, int]]:
@@ -301,7 +318,8 @@ def load_config(configfile: Path, environ: Mapping[str, str]) -> Config:
         data, lines = _read_yaml(path)
         merged.update(data)
         origin.update({key: (path, lines.get(key)) for key in data})
-    return _finish(merged, _Where(origin))
+    config = _finish(merged, _Where(origin))
+    return replace(config, template_cache=str(cache_dir(environ) / "templates"))
 
 
 def config_from_mapping(values: Mapping[str, Any]) -> Config:

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import fnmatch
-import os
 import sqlite3
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,13 +41,6 @@ CREATE TABLE IF NOT EXISTS images (
 );
 CREATE INDEX IF NOT EXISTS images_by_name ON images(name);
 """
-
-
-def state_dir(environ: Mapping[str, str]) -> Path:
-    base = environ.get("XDG_STATE_HOME") or os.path.join(
-        environ.get("HOME", os.path.expanduser("~")), ".local", "state"
-    )
-    return Path(base) / "docker-pkg"
 
 
 @dataclass(frozen=True)

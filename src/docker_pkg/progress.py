@@ -12,13 +12,13 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
-from typing import Protocol, TextIO
-
-from rich.console import Console
-from rich.live import Live
-from rich.table import Table
+from typing import TYPE_CHECKING, Protocol, TextIO
 
 from docker_pkg.scheduler import Status, Task
+
+if TYPE_CHECKING:  # rich is imported only when the live view is shown
+    from rich.console import Console
+    from rich.table import Table
 
 _STEP = re.compile(r"^(?:Step \d+/\d+ : |#\d+ (?=\[))(?P<step>.*)$")
 PLAIN, RICH, QUIET, AUTO = "plain", "rich", "quiet", "auto"
@@ -96,11 +96,15 @@ class RichProgress:
         self._step: dict[str, str] = {}
         self._started: dict[str, float] = {}
         self._elapsed: dict[str, float] = {}
+        from rich.live import Live
+
         self._live = Live(
             console=console, refresh_per_second=4, transient=False, get_renderable=self._table
         )
 
     def _table(self) -> Table:
+        from rich.table import Table
+
         table = Table(box=None, expand=False, show_edge=False)
         for column in ("image", "state", "time", "step"):
             table.add_column(column)
@@ -178,5 +182,7 @@ def make_progress(
     if mode == AUTO:
         mode = RICH if out.isatty() else PLAIN
     if mode == RICH:
+        from rich.console import Console
+
         return RichProgress(labels, names, Console(file=out))
     return PlainProgress(labels, out, quiet=mode == QUIET)

@@ -7,6 +7,9 @@ same Dockerfiles. A :class:`Renderer` belongs to one run; nothing is global.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
 import logging
 import os
 import re
@@ -18,6 +21,7 @@ from typing import Any
 
 import jinja2
 from debian.debian_support import BaseVersion
+from jinja2.bccache import Bucket
 from jinja2.loaders import split_template_path
 
 from docker_pkg.config import Config
@@ -169,6 +173,54 @@ class _DefinitionLoader(jinja2.FileSystemLoader):
         raise jinja2.TemplateNotFound(template)
 
 
+class TemplateCache(jinja2.FileSystemBytecodeCache):
+    """Compiled templates kept between runs (Jinja's own bytecode cache, checked against each
+    template's source), so that a tree is parsed and compiled once, not on every command.
+
+    Jinja folds filters with constant arguments into the compiled code (``{{ "base" |
+    image_tag }}`` becomes the label), so a compiled template is only valid for the filters'
+    inputs it was compiled with: ``salt`` (a digest of them) is part of every key.
+    A cache is a convenience: one that cannot be read or written is ignored.
+    """
+
+    def __init__(self, folder: Path, salt: str):
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        super().__init__(str(folder), "%s.jinja")
+        self.salt = salt
+
+    def get_cache_key(self, name: str, filename: str | None = None) -> str:
+        return hashlib.sha256(f"{self.salt}\0{name}\0{filename}".encode()).hexdigest()
+
+    def load_bytecode(self, bucket: Bucket) -> None:
+        try:
+            super().load_bytecode(bucket)
+        except (OSError, ValueError, EOFError):  # unreadable or damaged: compile again
+            bucket.reset()
+
+    def dump_bytecode(self, bucket: Bucket) -> None:
+        with contextlib.suppress(OSError):
+            super().dump_bytecode(bucket)
+
+
+def open_template_cache(folder: str | None, filters: Filters) -> TemplateCache | None:
+    if folder is None:
+        return None
+    inputs = json.dumps(
+        [
+            filters.known_images,
+            filters.registry,
+            filters.namespace,
+            sorted(filters.uid_mappings.items()),
+            sorted((str(k), repr(v)) for k, v in filters.variables.items()),
+        ]
+    )
+    try:
+        return TemplateCache(Path(folder), hashlib.sha256(inputs.encode()).hexdigest())
+    except OSError as exc:
+        log.info("Compiled templates are not kept: %s", exc)
+        return None
+
+
 def _within_a_run() -> bool:
     return True
 
@@ -198,6 +250,7 @@ class Renderer:
             extensions=["jinja2.ext.do"],
             undefined=jinja2.StrictUndefined,
             autoescape=False,
+            bytecode_cache=open_template_cache(config.template_cache, self.filters),
         )
         self._env.filters.update(self.filters.as_dict())
 

@@ -10,7 +10,8 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from docker_pkg.history import History, state_dir
+from docker_pkg.config import state_dir
+from docker_pkg.history import History
 from docker_pkg.pipeline import ImageResult, Outcome
 from docker_pkg.report import RunInfo, junit_document, load_schema, report_document
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -18,11 +19,20 @@ REFERENCE_APT_REMOVE_BUG = ("80_proxy  && \\apt-get update", "80_proxy \\\n    &
 
 
 @pytest.mark.parametrize("config_name", ["config", "config-proxy", "config-plain"])
-def test_rendered_dockerfiles_match_the_reference_byte_for_byte(config_name: str) -> None:
-    """Expected files were made by docker-pkg 4.0.4 (scripts/reference_render.py)."""
-    config = load_config(COMPAT / f"{config_name}.yaml", {"HOME": "/nonexistent"})
+def test_rendered_dockerfiles_match_the_reference_byte_for_byte(
+    config_name: str, isolated_home: Path
+) -> None:
+    """Expected files were made by docker-pkg 4.0.4 (scripts/reference_render.py). Every
+    configuration shares one cache of compiled templates, and each is rendered twice: once
+    compiled, once from the cache."""
+    config = load_config(COMPAT / f"{config_name}.yaml", {"HOME": str(isolated_home)})
     workspace = Workspace.load(COMPAT, config)
+    first = workspace.renderer().render_all(workspace.definitions.values())
     rendered = workspace.renderer().render_all(workspace.definitions.values())
+    assert {n: r.dockerfile for n, r in first.items()} == {
+        n: r.dockerfile for n, r in rendered.items()
+    }
+    assert any((isolated_home / ".cache" / "docker-pkg" / "templates").iterdir())
     expected_dir = COMPAT / f"expected-{config_name}"
     assert sorted(rendered) == sorted(p.stem for p in expected_dir.glob("*.Dockerfile"))
     for name, result in rendered.items():
@@ -162,3 +172,40 @@ def test_build_stage_template_is_rendered_too(tmp_path: Path) -> None:
     workspace = Workspace.load(tmp_path, config_from_mapping({}))
     rendered = workspace.renderer().render(workspace.definitions["img"])
     assert rendered.build_dockerfile == "FROM img:1.0.0"
+
+
+def test_a_damaged_template_cache_is_compiled_again(tmp_path: Path) -> None:
+    write_image(tmp_path / "defs", "img", template="FROM scratch\nLABEL x={{ 1 + 1 }}\n")
+    cache = tmp_path / "cache"
+    config = replace(config_from_mapping({}), template_cache=str(cache))
+    workspace = Workspace.load(tmp_path / "defs", config)
+    assert workspace.renderer().render_all(workspace.definitions.values())["img"].dockerfile == (
+        "FROM scratch\nLABEL x=2"
+    )
+    [entry] = cache.iterdir()
+    entry.write_bytes(b"not a compiled template")
+    again = workspace.renderer().render_all(workspace.definitions.values())
+    assert again["img"].dockerfile == "FROM scratch\nLABEL x=2"
+
+
+def test_the_template_cache_never_serves_one_configurations_output_to_another(
+    tmp_path: Path,
+) -> None:
+    """Jinja folds ``{{ "base" | image_tag }}`` into the compiled code: a cache shared by two
+    configurations must keep their compiled templates apart."""
+    defs = tmp_path / "defs"
+    write_image(defs, "base")
+    write_image(defs, "app", template='FROM {{ "base" | image_tag }}\n', depends=["base"])
+    outputs = []
+    for registry in ("one.example", "two.example", "one.example"):
+        config = replace(
+            config_from_mapping({"registry": registry}), template_cache=str(tmp_path / "cache")
+        )
+        workspace = Workspace.load(defs, config)
+        rendered = workspace.renderer().render_all(workspace.definitions.values())
+        outputs.append(rendered["app"].dockerfile)
+    assert outputs == [
+        "FROM one.example/base:1.0.0",
+        "FROM two.example/base:1.0.0",
+        "FROM one.example/base:1.0.0",
+    ]
