@@ -71,6 +71,8 @@ class Engine(Protocol):
 
     def image_exists(self, reference: str) -> bool: ...
 
+    def local_tags(self) -> set[str]: ...
+
     def build(self, request: BuildRequest, output: OutputSink) -> str: ...
 
     def cancel(self) -> None: ...
@@ -437,6 +439,11 @@ class DockerEngine:
             raise self._lost(f"pulling {reference}", exc) from None
         except (requests.RequestException, docker.errors.DockerException) as exc:
             raise EngineError(f"pulling {reference}: engine connection failed: {exc}") from None
+
+    def local_tags(self) -> set[str]:
+        """Every ``name:tag`` the engine holds, in one request."""
+        found = self._call("listing the engine's images", self._api.images)
+        return {tag for image in found for tag in image.get("RepoTags") or ()}
 
     def list_images(self, repository: str) -> list[LocalImage]:
         found = self._call(f"listing {repository}", lambda: self._api.images(name=repository))

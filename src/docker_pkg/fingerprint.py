@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from docker_pkg.context import context_files
@@ -37,10 +37,18 @@ def context_digest(folder: Path) -> str:
     return digest.hexdigest()
 
 
-def fingerprints(graph: DependencyGraph, rendered: Mapping[str, Rendered]) -> dict[str, str]:
-    """The fingerprint of every rendered image whose ancestors all rendered too."""
+def fingerprints(
+    graph: DependencyGraph, rendered: Mapping[str, Rendered], wanted: Iterable[str] | None = None
+) -> dict[str, str]:
+    """The fingerprint of every rendered image whose ancestors all rendered too; with
+    ``wanted``, only of those images and their ancestors (each reads a whole context)."""
     result: dict[str, str] = {}
-    for name in graph.order():
+    scope = None
+    if wanted is not None:
+        scope = set(wanted)
+        for name in list(scope):
+            scope |= graph.ancestors(name)
+    for name in graph.order(scope):
         item = rendered.get(name)
         parents = graph.parents[name]
         if item is None or any(p not in result for p in parents):

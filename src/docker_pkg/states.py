@@ -30,19 +30,23 @@ class StateScan:
         repository = self.registry.repository_path(self.workspace.name(name))
         return self.registry.manifest(repository, self.workspace.definitions[name].tag).exists
 
-    def state_of(self, name: str) -> State:
-        engine = self.engine
-        if engine is None:
-            return State.PUBLISHED if self.is_published(name) else State.UNKNOWN
-        label = self.workspace.label(name)
-        return resolve_state(
-            self.pulling,
-            published=lambda: self.is_published(name),
-            local=lambda: engine.image_exists(label),
-        )
-
     def states(self) -> dict[str, State]:
-        """The state of every image, ``scan_workers`` at a time."""
+        """The state of every image: the engine's tags asked for once, the registry
+        ``scan_workers`` images at a time."""
+        local = self.engine.local_tags() if self.engine is not None else None
+
+        def state_of(name: str) -> State:
+            if local is None:
+                return State.PUBLISHED if self.is_published(name) else State.UNKNOWN
+            label = self.workspace.label(name)
+            return resolve_state(
+                self.pulling,
+                published=lambda: self.is_published(name),
+                local=lambda: label in local,
+            )
+
         names = sorted(self.workspace.definitions)
+        if self.registry is None:
+            return {name: state_of(name) for name in names}
         with ThreadPoolExecutor(max_workers=self.workspace.config.scan_workers) as pool:
-            return dict(zip(names, pool.map(self.state_of, names), strict=True))
+            return dict(zip(names, pool.map(state_of, names), strict=True))

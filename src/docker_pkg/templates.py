@@ -8,6 +8,7 @@ same Dockerfiles. A :class:`Renderer` belongs to one run; nothing is global.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import logging
@@ -74,13 +75,22 @@ class Filters:
             "add_user": self.add_user,
         }
 
-    def image_tag(self, short_name: str) -> str:
-        wanted = full_name(self.registry, self.namespace, short_name)
+    @functools.cached_property
+    def _labels_by_name(self) -> dict[str, str]:
+        """The first known label with a tag for each full name (scanned images first)."""
+        found: dict[str, str] = {}
         for label in self.known_images:
             name, tag = split_label(label)
-            if name == wanted and tag:
-                return label
-        raise FilterError(f"image_tag: no known image named {wanted!r}")
+            if tag:
+                found.setdefault(name, label)
+        return found
+
+    def image_tag(self, short_name: str) -> str:
+        wanted = full_name(self.registry, self.namespace, short_name)
+        label = self._labels_by_name.get(wanted)
+        if label is None:
+            raise FilterError(f"image_tag: no known image named {wanted!r}")
+        return label
 
     @staticmethod
     def upstream_version(label: str) -> str:

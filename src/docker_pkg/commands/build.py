@@ -131,7 +131,7 @@ def build(
             redactor=redactor,
             keep_failed=outputs.keep_failed,
             credentials=credentials,
-            labels=_labels(workspace, everything, directory),
+            labels=_labels(workspace, everything, directory, plan.chain),
             external=external,
         )
         stack.callback(run.close_logs)
@@ -234,13 +234,13 @@ def _say_external(
 
 
 def _labels(
-    workspace: Workspace, rendered: dict[str, Rendered], directory: Path
+    workspace: Workspace, rendered: dict[str, Rendered], directory: Path, chain: list[str]
 ) -> dict[str, dict[str, str]]:
-    """OCI and fingerprint labels for every image, unless ``image_labels: false`` (with the
-    classic builder labels cost one more step per image)."""
-    if not workspace.config.image_labels:
+    """OCI and fingerprint labels for the images to build, unless ``image_labels: false``
+    (with the classic builder labels cost one more step per image)."""
+    if not workspace.config.image_labels or not chain:
         return {}
-    prints = fingerprints(workspace.graph, rendered)
+    prints = fingerprints(workspace.graph, rendered, chain)
     return image_labels(workspace, prints, git_revision(directory))
 
 
