@@ -29,15 +29,12 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
 from benchmark import ROOT, ensure_reference, generate_tree, remove_namespace
 
 from docker_pkg.cli import default_jobs
-from docker_pkg.context import stream_context
-from docker_pkg.engine import BUILDKIT, BuildRequest, DockerEngine
 
 ENTRY = """{name} ({version}) wikimedia; urgency=medium
 
@@ -114,41 +111,6 @@ def row(what: str, ours: float, reference: float | None, extra: str = "") -> Non
     print(f"  {what:<46} {ref}  {ours:6.2f}s  {ratio}  {extra}")
 
 
-def raw_floor(engine: DockerEngine, rendered: Path, images: Path, namespace: str) -> float:
-    """The rendered Dockerfiles and their contexts posted straight to ``/build`` with
-    BuildKit, parents first, ``default_jobs()`` at a time: what the engine alone needs."""
-    parents: dict[str, str | None] = {}
-    for folder in images.iterdir():
-        control = folder / "control"
-        parents[folder.name] = (
-            control.read_text().split(":", 1)[1].strip() if control.exists() else None
-        )
-    done: set[str] = set()
-    running: dict[Future[str], str] = {}
-    start = time.monotonic()
-    with ThreadPoolExecutor(max_workers=default_jobs()) as pool:
-        while len(done) < len(parents):
-            ready = [
-                n
-                for n, p in sorted(parents.items())
-                if n not in done and n not in running.values() and (p is None or p in done)
-            ]
-            for name in ready[: default_jobs() - len(running)]:
-                dockerfile = (rendered / name / "Dockerfile").read_text()
-                request = BuildRequest(
-                    context=stream_context(images / name, dockerfile),
-                    tag=f"{namespace}/{name}:1.0.0",
-                    builder=BUILDKIT,
-                    network_mode="none",
-                )
-                running[pool.submit(engine.build, request, lambda line: None)] = name
-            finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
-            for future in finished:
-                future.result()
-                done.add(running.pop(future))
-    return time.monotonic() - start
-
-
 @dataclass(frozen=True)
 class Bench:
     work: Path
@@ -216,29 +178,28 @@ def cold_build_row(bench: Bench, size: int, attempts: int = 3) -> None:
     tree = bench.work / "cold"
     generate_tree(tree / "images", size)
     config = tree / "config.yaml"
-    engine = DockerEngine()
     floors, tool = [], []
-    try:
-        for attempt in range(attempts):
-            namespace = f"benchraw{attempt}"
-            config.write_text(f"namespace: {namespace}\n")
-            rendered = bench.work / f"cold-rendered-{attempt}"
-            render = [*bench.ours, "-c", str(config), "render", "--output", str(rendered)]
-            run_measured([*render, str(tree / "images")], bench.work, bench.env)
-            try:
-                floors.append(raw_floor(engine, rendered, tree / "images", namespace))
-            finally:
-                remove_namespace(namespace)
-            namespace = f"benchtool{attempt}"
-            config.write_text(f"namespace: {namespace}\n")
-            build = ["build", "--progress", "quiet", "--builder", "buildkit"]
-            try:
-                argv = [*bench.ours, "-c", str(config), *build, str(tree / "images")]
-                tool.append(run_measured(argv, tree, bench.env)[0])
-            finally:
-                remove_namespace(namespace)
-    finally:
-        engine.close()
+    for attempt in range(attempts):
+        namespace = f"benchraw{attempt}"
+        config.write_text(f"namespace: {namespace}\n")
+        rendered = bench.work / f"cold-rendered-{attempt}"
+        render = [*bench.ours, "-c", str(config), "render", "--output", str(rendered)]
+        run_measured([*render, str(tree / "images")], bench.work, bench.env)
+        raw = [sys.executable, str(ROOT / "scripts" / "raw_build.py"), str(rendered)]
+        try:
+            floors.append(
+                run_measured([*raw, str(tree / "images"), namespace], bench.work, bench.env)[0]
+            )
+        finally:
+            remove_namespace(namespace)
+        namespace = f"benchtool{attempt}"
+        config.write_text(f"namespace: {namespace}\n")
+        build = ["build", "--progress", "quiet", "--builder", "buildkit"]
+        try:
+            argv = [*bench.ours, "-c", str(config), *build, str(tree / "images")]
+            tool.append(run_measured(argv, tree, bench.env)[0])
+        finally:
+            remove_namespace(namespace)
     runs = ", ".join(f"{t:.1f}/{f:.1f}" for t, f in zip(tool, floors, strict=True))
     row(
         f"cold build {size} images, -j{default_jobs()} (vs raw /build)",
