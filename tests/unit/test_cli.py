@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -103,3 +105,47 @@ def test_redaction_filter_hides_secrets_in_log_records() -> None:
     assert redactor.filter(record)
     assert record.getMessage() == "login user:******** ok"
     assert redactor.redact("no secret here") == "no secret here"
+
+
+HEAVY_PROBE = """
+import sys
+from docker_pkg.cli import main
+try:
+    main(sys.argv[1:])
+except SystemExit:
+    pass
+heavy = sorted({m.split(".")[0] for m in sys.modules} & {"docker", "rich", "google"})
+print("HEAVY=" + ",".join(heavy), file=sys.stderr)
+"""
+
+
+@pytest.mark.parametrize("verb", ["help", "render"])
+def test_help_and_render_never_import_the_docker_sdk_rich_or_protobuf(
+    tree: Path, verb: str
+) -> None:
+    argv = (
+        ["--help"]
+        if verb == "help"
+        else [
+            "-c",
+            str(tree / "config.yaml"),
+            "render",
+            "--output",
+            str(tree / "o"),
+            str(tree / "defs"),
+        ]
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", HEAVY_PROBE, *argv], capture_output=True, text=True, check=False
+    )
+    assert "HEAVY=\n" in proc.stderr, proc.stderr
+    if verb == "render":
+        assert (tree / "o" / "app" / "Dockerfile").exists()
+
+
+def test_update_scheme_choices_are_the_schemes() -> None:
+    from docker_pkg.cli import UPDATE_SCHEMES
+    from docker_pkg.versions import Scheme
+
+    assert tuple(s.value for s in Scheme) == UPDATE_SCHEMES
+    assert parse_args(["update", "x", "--scheme", "date", "DIR"]).scheme == "date"
