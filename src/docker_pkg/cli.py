@@ -25,6 +25,7 @@ from docker_pkg.naming import tag_suffix
 
 if TYPE_CHECKING:
     from docker_pkg.engine import DockerEngine
+    from docker_pkg.workspace import Workspace
 
 # Each verb imports what it needs when it runs: `--help` or `render` never pay for the
 # Docker SDK, rich or protobuf.
@@ -62,7 +63,9 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     level.add_argument("--debug", action="store_true", help="debug logging to the terminal")
     level.add_argument("--info", action="store_true", help="info logging to the terminal")
     verbs = parser.add_subparsers(
-        dest="mode", metavar="{build,prune,update,render,graph,status,lint,history}", required=True
+        dest="mode",
+        metavar="{build,prune,update,render,graph,status,lint,history,report}",
+        required=True,
     )
 
     _build_parser(verbs)
@@ -73,7 +76,15 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     _prune_parser(verbs)
     _update_parser(verbs)
     _render_parser(verbs)
+    _report_parser(verbs)
     return parser.parse_args(argv)
+
+
+def _report_parser(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    report = verbs.add_parser("report", help="make the run page from a saved JSON report")
+    report.add_argument("report", metavar="REPORT", type=Path, help="a report of build --report")
+    report.add_argument("--html", metavar="FILE", type=Path, required=True, help="page to write")
+    report.set_defaults(handler=_run_report)
 
 
 def _build_parser(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -130,6 +141,12 @@ def _build_parser(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     run.add_argument("--report", metavar="FILE", type=Path, help="write a JSON report")
     run.add_argument("--junit", metavar="FILE", type=Path, help="write a JUnit XML report")
     run.add_argument(
+        "--html",
+        metavar="FILE",
+        type=Path,
+        help="write the run page (graph, timeline, images), live while the run goes",
+    )
+    run.add_argument(
         "--log-dir", metavar="DIR", type=Path, help="per-image build logs (default: state dir)"
     )
     run.add_argument(
@@ -154,7 +171,7 @@ def _graph_parser(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     narrow.add_argument(
         "--descendants", action="store_true", help="only the selection's descendants"
     )
-    _add_format(graph, ["dot", "mermaid", "json"], "graph format")
+    _add_format(graph, ["dot", "mermaid", "json", "svg", "html"], "graph format")
     _add_directory(graph)
     graph.set_defaults(handler=_run_graph)
 
@@ -289,6 +306,12 @@ def _run_history(args: argparse.Namespace, ctx: Context) -> int:
     return show_history(path=_history_path(ctx.config), pattern=args.pattern, limit=args.limit)
 
 
+def _run_report(args: argparse.Namespace, ctx: Context) -> int:
+    from docker_pkg.commands.report import report_page
+
+    return report_page(args.report, args.html)
+
+
 def _run_render(args: argparse.Namespace, ctx: Context) -> int:
     from docker_pkg.commands.render import render
 
@@ -315,6 +338,7 @@ def _run_build(args: argparse.Namespace, ctx: Context) -> int:
         keep_failed=args.keep_failed,
         progress=args.progress,
         dry_run_format=args.format if args.dry_run else None,
+        html=args.html,
     )
     options = BuildOptions(
         nocache=args.nocache,
@@ -352,7 +376,33 @@ def _run_graph(args: argparse.Namespace, ctx: Context) -> int:
         ancestors=args.ancestors,
         descendants=args.descendants,
         output_format=args.format,
+        states=_drawing_states if args.format in ("svg", "html") else None,
     )
+
+
+def _drawing_states(workspace: Workspace) -> dict[str, str]:
+    """Each image's state for a drawing, from the engine and registry when they answer;
+    nothing (a plain drawing) when neither does."""
+    from docker_pkg.commands.build import registry_client
+    from docker_pkg.credentials import find_credentials
+    from docker_pkg.errors import OperationError
+    from docker_pkg.states import StateScan
+
+    config = workspace.config
+    engine = _engine_if_reachable()
+    registry = registry_client(
+        config, find_credentials(config.registry, config.username, config.password, os.environ)
+    )
+    if engine is None and registry is None:
+        return {}
+    try:
+        return {n: s.value for n, s in StateScan(workspace, engine, registry).states().items()}
+    except OperationError as exc:
+        log.warning("Image states not drawn: %s", exc)
+        return {}
+    finally:
+        if registry is not None:
+            registry.close()
 
 
 def _run_status(args: argparse.Namespace, ctx: Context) -> int:

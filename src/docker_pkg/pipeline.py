@@ -8,6 +8,7 @@ is pushed unverified and no child before its parents. The scheduler runs them in
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -36,7 +37,7 @@ from docker_pkg.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
-BUILD, PUBLISH = "build", "publish"
+BUILD, VERIFY, PUBLISH = "build", "verify", "publish"
 NOT_SELECTED = "not selected"
 PUSH_ATTEMPTS = 3
 PUSH_BACKOFF = 1.0
@@ -70,6 +71,9 @@ class ImageResult:
     log_file: Path | None = None
     pushed: bool = False
     phases: dict[str, tuple[datetime, datetime]] = field(default_factory=dict)
+    parents: tuple[str, ...] = ()  # images of the tree it is built from
+    why: str = ""  # why it was in the build chain
+    engine: str | None = None  # the engine that built it
 
     @property
     def in_run(self) -> bool:
@@ -116,6 +120,7 @@ class BuildRun:
     # Problems that do not fail an image (e.g. logs that cannot be written), said at the end.
     warnings: list[str] = field(default_factory=list)
     _logs: dict[str, ImageLog] = field(default_factory=dict)
+    _phases: dict[str, dict[str, tuple[datetime, datetime]]] = field(default_factory=dict)
     _logs_lost: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -141,6 +146,17 @@ class BuildRun:
             self._logs_lost = True
             self.warnings.append(f"per-image build logs could not be written ({path}: {error})")
         log.warning("Per-image build logs could not be written (%s: %s)", path, error)
+
+    @contextlib.contextmanager
+    def _phase(self, name: str, phase: str) -> Iterator[None]:
+        """Record when ``phase`` of image ``name`` ran (also when it fails)."""
+        started = datetime.now().astimezone()
+        try:
+            yield
+        finally:
+            ended = datetime.now().astimezone()
+            with self._lock:
+                self._phases.setdefault(name, {})[phase] = (started, ended)
 
     def close_logs(self) -> None:
         for image_log in self._logs.values():
@@ -211,8 +227,10 @@ class BuildRun:
         def run() -> str:
             output = self.image_logger(name)
             try:
-                image_id = self.build_one(name, rendered, states)
-                self.verify_one(name)
+                with self._phase(name, BUILD):
+                    image_id = self.build_one(name, rendered, states)
+                with self._phase(name, VERIFY):
+                    self.verify_one(name)
             except OperationError as exc:
                 output.error("%s", exc)
                 self._keep(name, rendered)
@@ -238,8 +256,10 @@ class BuildRun:
             output = self.image_logger(name)
             try:
                 if not verified:
-                    self.verify_one(name)
-                return self.push_one(name)
+                    with self._phase(name, VERIFY):
+                        self.verify_one(name)
+                with self._phase(name, PUBLISH):
+                    return self.push_one(name)
             except OperationError as exc:
                 output.error("%s", exc)
                 raise
@@ -438,12 +458,24 @@ class BuildRun:
 
     # -- results --------------------------------------------------------------------------
 
-    def results(self, tasks: Mapping[str, Task], states: Mapping[str, State]) -> list[ImageResult]:
+    def results(
+        self,
+        tasks: Mapping[str, Task],
+        states: Mapping[str, State],
+        why: Mapping[str, str] | None = None,
+    ) -> list[ImageResult]:
         """One result per scanned image, in build order."""
         results = []
-        for name in self.workspace.graph.order():
+        graph = self.workspace.graph
+        for name in graph.order():
             build = tasks.get(f"{BUILD}:{name}")
-            result = ImageResult(name, self.workspace.label(name), _initial_outcome(states[name]))
+            result = ImageResult(
+                name,
+                self.workspace.label(name),
+                _initial_outcome(states[name]),
+                parents=graph.parents[name],
+                why=(why or {}).get(name, ""),
+            )
             if states[name] is State.PUBLISHED:
                 result.reason = "already in the registry"
             elif states[name] is State.TO_BUILD and build is None:
@@ -453,19 +485,23 @@ class BuildRun:
                     break
             if name in self._logs:
                 result.log_file = self._logs[name].path
+            with self._lock:
+                result.phases.update(self._phases.get(name, {}))
+            if BUILD in result.phases:
+                result.engine = self.engine.address
             results.append(result)
         return results
 
 
 def _apply(result: ImageResult, task: Task) -> bool:
     """Fold one finished task into the image's result; False when later phases do not count."""
+    if task.status is Status.RUNNING and result.started is None:
+        result.started = task.started  # a live view shows it running
     if task.status in (Status.PENDING, Status.RUNNING):
         return True
     if task.started and result.started is None:
         result.started = task.started
     result.ended = task.ended or result.ended
-    if task.started and task.ended:
-        result.phases[task.kind] = (task.started, task.ended)
     if task.status is Status.FAILED:
         result.outcome, result.reason = Outcome.FAILED, task.reason
         return False

@@ -14,7 +14,7 @@ from typing import Any
 from docker_pkg import __version__
 from docker_pkg.pipeline import ImageResult, Outcome
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -26,6 +26,8 @@ class RunInfo:
     jobs: int
     interrupted: bool
     log_dir: Path | None
+    builder: str | None = None
+    engines: tuple[str, ...] = ()
 
 
 def _time(value: datetime | None) -> str | None:
@@ -44,6 +46,8 @@ def report_document(run: RunInfo, results: list[ImageResult]) -> dict[str, Any]:
         "jobs": run.jobs,
         "interrupted": run.interrupted,
         "log_dir": str(run.log_dir) if run.log_dir else None,
+        "builder": run.builder,
+        "engines": list(run.engines),
         "images": [
             {
                 "name": r.name,
@@ -57,6 +61,9 @@ def report_document(run: RunInfo, results: list[ImageResult]) -> dict[str, Any]:
                 "image_id": r.image_id,
                 "digest": r.digest,
                 "log_file": str(r.log_file) if r.log_file else None,
+                "parents": list(r.parents),
+                "why": r.why,
+                "engine": r.engine,
                 "phases": {
                     kind: {"started": _time(start), "ended": _time(end)}
                     for kind, (start, end) in r.phases.items()

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from docker_pkg.commands import printer
 from docker_pkg.config import Config
@@ -27,6 +27,7 @@ from docker_pkg.history import History
 from docker_pkg.labels import git_revision, image_labels
 from docker_pkg.lock import RunLock
 from docker_pkg.logs import RedactSecrets
+from docker_pkg.pages import live_page, write_page
 from docker_pkg.pipeline import BuildOptions, BuildRun, ImageResult, Outcome
 from docker_pkg.plan import (
     State,
@@ -38,7 +39,7 @@ from docker_pkg.plan import (
 )
 from docker_pkg.progress import make_progress
 from docker_pkg.registry import RegistryClient
-from docker_pkg.report import RunInfo, write_json, write_junit
+from docker_pkg.report import RunInfo, report_document, write_json, write_junit
 from docker_pkg.scheduler import Status
 from docker_pkg.states import StateScan
 from docker_pkg.templates import Rendered
@@ -61,6 +62,7 @@ class Outputs:
     keep_failed: Path | None = None
     progress: str = "auto"
     dry_run_format: str | None = None  # set: print the plan ("text" or "json"), build nothing
+    html: Path | None = None  # the run page, rewritten while the run goes
 
 
 @dataclass(frozen=True)
@@ -140,17 +142,43 @@ def build(
         names = sorted({key.split(":", 1)[1] for key in tasks}, key=chain_order(plan.chain))
         progress = make_progress(outputs.progress, workspace.labels, names, out)
         run.on_output = progress.output
-        with progress:
+        why = _why(workspace, plan, select, run.pulling)
+
+        def snapshot() -> dict[str, Any]:
+            info = RunInfo(
+                directory,
+                started,
+                clock(),
+                0,
+                options.jobs,
+                False,
+                run.log_dir,
+                builder=options.builder,
+                engines=(engine.address,),
+            )
+            return report_document(info, run.results(tasks, plan.states, why))
+
+        with progress, live_page(outputs.html, snapshot, run.warnings.append):
             finished = run.execute(tasks, progress.event, clock)
         for warning in run.warnings:
             say(f" WARNING: {warning}")
 
-    results = run.results(tasks, plan.states)
+    results = run.results(tasks, plan.states, why)
     failed = any(t.status in (Status.FAILED, Status.SKIPPED) for t in tasks.values())
     status = EXIT_INTERRUPTED if not finished else (1 if failed else 0)
     say("== Build done! ==" if finished else "== Build interrupted ==")
     _summary(say, results, plan.states)
-    info = RunInfo(directory, started, clock(), status, options.jobs, not finished, run.log_dir)
+    info = RunInfo(
+        directory,
+        started,
+        clock(),
+        status,
+        options.jobs,
+        not finished,
+        run.log_dir,
+        builder=options.builder,
+        engines=(engine.address,),
+    )
     _records(say, outputs, info, results)
     if outputs.logfile is not None:
         say(f"You can see the logs at ./{outputs.logfile}")
@@ -273,14 +301,13 @@ def _dry_run(
     pulling: bool,
 ) -> None:
     """The build chain in order, with why each image is in it; nothing is built."""
-    chain, states, to_publish = plan.chain, plan.states, plan.to_publish
-    reasons = chain_reasons(workspace.graph, chain, selection(workspace.labels, select))
-    registry = workspace.config.registry
+    chain, to_publish = plan.chain, plan.to_publish
+    why = _why(workspace, plan, select, pulling)
     steps = [
         {
             "name": name,
             "label": workspace.label(name),
-            "why": f"{reasons[name]}; {state_reason(states[name], pulling, registry)}",
+            "why": why[name],
             "publish": name in to_publish,
         }
         for name in chain
@@ -294,6 +321,16 @@ def _dry_run(
         print(f"{number:3}. {step['label']}  ({step['why']})", file=out)
     if to_publish:
         print("Then published: " + ", ".join(workspace.label(n) for n in to_publish), file=out)
+
+
+def _why(workspace: Workspace, plan: _Plan, select: str | None, pulling: bool) -> dict[str, str]:
+    """Why each image of the chain is built: selected or needed, and where it was missing."""
+    reasons = chain_reasons(workspace.graph, plan.chain, selection(workspace.labels, select))
+    registry = workspace.config.registry
+    return {
+        name: f"{reasons[name]}; {state_reason(plan.states[name], pulling, registry)}"
+        for name in plan.chain
+    }
 
 
 def chain_order(chain: list[str]) -> Callable[[str], tuple[int, str]]:
@@ -380,6 +417,12 @@ def _records(
         f"JUnit report {junit} not written", functools.partial(write_junit, junit, info, results)
     ):
         say(f"JUnit report: {junit}")
+    page = outputs.html
+    if page is not None and attempt(
+        f"run page {page} not written",
+        lambda: write_page(page, report_document(info, results)),
+    ):
+        say(f"Run page: {page}")
     if outputs.history is not None:
         history = outputs.history
         attempt(

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
 from docker_pkg.config import Config
 from docker_pkg.errors import UsageError
+from docker_pkg.graph_svg import Node, draw
 from docker_pkg.plan import selection
 from docker_pkg.workspace import Workspace
 
@@ -23,8 +24,11 @@ def graph(
     ancestors: bool,
     descendants: bool,
     output_format: str,
+    states: Callable[[Workspace], Mapping[str, str]] | None = None,
     stdout: TextIO | None = None,
 ) -> int:
+    """``states`` (for svg and html) gives each image's state, when engine or registry can
+    be asked; without it the drawing is plain."""
     out = stdout or sys.stdout
     workspace, _ = Workspace.load_inferred(directory, config)
     deps = workspace.graph
@@ -50,8 +54,33 @@ def graph(
     external = sorted({dep for child in order for dep in deps.external.get(child, ())})
     edges += [(dep, child, "external") for child in order for dep in deps.external.get(child, ())]
     view = _View(order, external, edges, workspace.labels, chosen if select is not None else set())
+    if output_format in ("svg", "html"):
+        known = states(workspace) if states is not None else {}
+        _write_drawing(view, known, output_format == "html", out)
+        return 0
     {"json": _write_json, "mermaid": _write_mermaid}.get(output_format, _write_dot)(view, out)
     return 0
+
+
+def _write_drawing(view: _View, states: Mapping[str, str], page: bool, out: TextIO) -> None:
+    nodes = [
+        Node(
+            n,
+            view.labels[n],
+            states.get(n, "unknown"),
+            f"{view.labels[n]} — {states.get(n, 'state unknown')}",
+        )
+        for n in view.order
+    ] + [Node(n, n, "external", f"{n} (external)", external=True) for n in view.external]
+    svg = draw(nodes, [(p, c) for p, c, _ in view.edges])
+    if not page:
+        out.write(svg + "\n")
+        return
+    out.write(
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        "<title>docker-pkg graph</title><style>body{font-family:sans-serif;margin:1em}</style>"
+        f"</head><body><h1>Dependency graph</h1>{svg}</body></html>\n"
+    )
 
 
 @dataclass(frozen=True)
