@@ -516,6 +516,14 @@ def _shut(response: requests.Response) -> None:
     response.close()
 
 
+def engine_name(address: str) -> str:
+    """A short name for an engine address: ``local`` for a unix socket, else its host."""
+    scheme, _, rest = address.partition("://")
+    if scheme in ("unix", "npipe") or not rest:
+        return "local"
+    return rest.rsplit("@", 1)[-1].rstrip("/")
+
+
 def choose_builder(requested: str | None, engine: Engine) -> tuple[str, str]:
     """The builder to use and why: as asked, else BuildKit where the engine supports it."""
     if requested == CLASSIC:

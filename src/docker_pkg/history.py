@@ -105,6 +105,18 @@ class History:
                 ],
             )
 
+    def durations(self) -> dict[str, float]:
+        """How long each image took the last time it was built and verified (or published)."""
+        if not self.path.exists():
+            return {}
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT name, duration FROM images WHERE duration IS NOT NULL "
+                "AND state IN ('verified', 'published') AND image_id IS NOT NULL "
+                "ORDER BY run_id ASC, rowid ASC"
+            ).fetchall()
+        return {str(name): float(duration) for name, duration in rows}
+
     def entries(self, pattern: str | None = None, limit: int = 50) -> list[HistoryEntry]:
         """Newest first; ``pattern`` is a glob on the short name or the full label."""
         if not self.path.exists():

@@ -11,14 +11,15 @@ import re
 import sys
 import threading
 import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, TextIO
 
+from docker_pkg.estimate import format_duration, remaining_seconds
 from docker_pkg.scheduler import Status, Task
 
 if TYPE_CHECKING:  # rich is imported only when the live view is shown
-    from rich.console import Console
-    from rich.table import Table
+    from rich.console import Console, RenderableType
 
 _STEP = re.compile(r"^(?:Step \d+/\d+ : |#\d+ (?=\[))(?P<step>.*)$")
 PLAIN, RICH, QUIET, AUTO = "plain", "rich", "quiet", "auto"
@@ -86,62 +87,122 @@ class PlainProgress:
 
 
 class RichProgress:
-    """A live table of every image of the run: state, elapsed time, current build step."""
+    """On a terminal: one bar for the whole run (images done of all, failures, elapsed time,
+    ETA), a row per image being worked on (what, where, current step, time), and each
+    finished image printed above as a line. It never takes more than the terminal's height
+    or width, however many images the run has."""
 
-    def __init__(self, labels: dict[str, str], names: list[str], console: Console):
-        self.labels = labels
-        self.console = console
-        self._lock = threading.Lock()
-        self._state = dict.fromkeys(names, "waiting")
-        self._step: dict[str, str] = {}
-        self._started: dict[str, float] = {}
-        self._elapsed: dict[str, float] = {}
+    def __init__(
+        self,
+        labels: dict[str, str],
+        tasks_per_image: Mapping[str, int],
+        console: Console,
+        *,
+        parents: Mapping[str, Iterable[str]] | None = None,
+        durations: Mapping[str, float] | None = None,
+        jobs: int = 1,
+        engine: str = "",
+    ):
         from rich.live import Live
 
+        self.labels = labels
+        self.console = console
+        self._left = dict(tasks_per_image)
+        self._parents = parents or {}
+        self._durations = durations or {}
+        self._jobs = jobs
+        self._engine = engine
+        self._lock = threading.Lock()
+        self._running: dict[str, tuple[str, float]] = {}
+        self._step: dict[str, str] = {}
+        self._finished: set[str] = set()
+        self._failed = self._skipped = 0
+        self._began = time.monotonic()
         self._live = Live(
-            console=console, refresh_per_second=4, transient=False, get_renderable=self._table
+            console=console,
+            refresh_per_second=4,
+            transient=True,
+            get_renderable=self._render,
+            vertical_overflow="crop",
         )
 
-    def _table(self) -> Table:
-        from rich.table import Table
+    # -- what is shown -------------------------------------------------------------------
 
-        table = Table(box=None, expand=False, show_edge=False)
-        for column in ("image", "state", "time", "step"):
-            table.add_column(column)
+    def _eta(self, now: float) -> str:
+        remaining = [n for n in self._left if n not in self._finished]
+        elapsed = {n: now - since for n, (_, since) in self._running.items()}
+        seconds = remaining_seconds(
+            self._parents, self._durations, remaining, self._jobs, elapsed=elapsed
+        )
+        return "ETA -" if seconds is None else f"ETA {format_duration(seconds)}"
+
+    def _lines(self, width: int, height: int) -> list[str]:
         now = time.monotonic()
         with self._lock:
-            for name, state in self._state.items():
-                started = self._started.get(name)
-                elapsed = self._elapsed.get(name, now - started if started else 0.0)
-                table.add_row(
-                    self.labels[name],
-                    _styled(state),
-                    f"{elapsed:5.1f}s" if started else "",
-                    self._step.get(name, "")[:60],
-                )
-        return table
+            total, done = len(self._left), len(self._finished)
+            size = max(10, min(30, width // 4))
+            filled = int(size * done / total) if total else size
+            head = (
+                f"{'█' * filled}{'░' * (size - filled)} {done}/{total} images"
+                f" · {self._failed} failed · {self._skipped} skipped"
+                f" · {format_duration(now - self._began)} · {self._eta(now)}"
+            )
+            running = sorted(self._running.items(), key=lambda item: item[1][1])
+            rows = [
+                f"  {what:<10} {now - since:5.1f}s  {self.labels[name]}  {self._engine}  "
+                f"{self._step.get(name, '')}"
+                for name, (what, since) in running
+            ]
+        room = max(0, height - 2)
+        if len(rows) > room:
+            hidden = len(rows) - room + 1
+            rows = [*rows[: room - 1], f"  … and {hidden} more running"] if room else []
+        return [head, *rows]
+
+    def _render(self) -> RenderableType:
+        from rich.console import Group
+        from rich.text import Text
+
+        width, height = self.console.size
+        lines = self._lines(width, height)
+        return Group(*(Text(line, no_wrap=True, overflow="ellipsis") for line in lines))
+
+    def _print(self, line: str, style: str = "") -> None:
+        from rich.text import Text
+
+        self._live.console.print(
+            Text(line, style=style, no_wrap=True, overflow="ellipsis"), crop=True
+        )
+
+    # -- what happens --------------------------------------------------------------------
 
     def event(self, task: Task) -> None:
         name = task.key.split(":", 1)[1]
-        kind = "build" if task.kind == "build" else "push"
+        label = self.labels[name]
+        line = describe(task, label)
         with self._lock:
             if task.status is Status.RUNNING:
-                self._state[name] = "building" if kind == "build" else "publishing"
-                self._started.setdefault(name, time.monotonic())
-                self._elapsed.pop(name, None)
+                what = "building" if task.kind == "build" else "publishing"
+                self._running[name] = (what, time.monotonic())
+                return
+            self._running.pop(name, None)
+            self._step.pop(name, None)
+            if name in self._finished:
+                return
+            self._left[name] = self._left.get(name, 1) - 1
+            if task.status is Status.FAILED:
+                self._failed += 1
+                self._finished.add(name)
+            elif task.status is Status.SKIPPED:
+                self._skipped += 1
+                self._finished.add(name)
+            elif self._left[name] <= 0:
+                self._finished.add(name)
             else:
-                if name in self._started:
-                    self._elapsed[name] = time.monotonic() - self._started[name]
-                self._state[name] = {
-                    (Status.DONE, "build"): "verified",
-                    (Status.DONE, "push"): "published",
-                    (Status.FAILED, "build"): "failed",
-                    (Status.FAILED, "push"): "push failed",
-                    (Status.SKIPPED, "build"): "skipped",
-                    (Status.SKIPPED, "push"): "not pushed",
-                }.get((task.status, kind), self._state[name])
-                if task.status in (Status.FAILED, Status.SKIPPED):
-                    self._step[name] = task.reason.strip().splitlines()[0] if task.reason else ""
+                return  # built; its push is still to come
+        if line is not None:
+            style = {Status.FAILED: "red", Status.SKIPPED: "yellow"}.get(task.status, "green")
+            self._print(line, style)
 
     def output(self, name: str, line: str) -> None:
         match = _STEP.match(line)
@@ -150,7 +211,7 @@ class RichProgress:
                 self._step[name] = match["step"]
 
     def message(self, line: str) -> None:
-        self._live.console.print(line, markup=False, highlight=False)
+        self._print(line)
 
     def __enter__(self) -> RichProgress:
         self._live.start()
@@ -160,22 +221,16 @@ class RichProgress:
         self._live.stop()
 
 
-def _styled(state: str) -> str:
-    color = {
-        "verified": "green",
-        "published": "green",
-        "failed": "red",
-        "push failed": "red",
-        "skipped": "yellow",
-        "not pushed": "yellow",
-        "building": "cyan",
-        "publishing": "cyan",
-    }.get(state)
-    return f"[{color}]{state}[/{color}]" if color else state
-
-
 def make_progress(
-    mode: str, labels: dict[str, str], names: list[str], stream: TextIO | None = None
+    mode: str,
+    labels: dict[str, str],
+    tasks_per_image: Mapping[str, int],
+    stream: TextIO | None = None,
+    *,
+    parents: Mapping[str, Iterable[str]] | None = None,
+    durations: Mapping[str, float] | None = None,
+    jobs: int = 1,
+    engine: str = "",
 ) -> Progress:
     """``auto`` picks the live view on a terminal, plain lines otherwise."""
     out = stream or sys.stdout
@@ -184,5 +239,13 @@ def make_progress(
     if mode == RICH:
         from rich.console import Console
 
-        return RichProgress(labels, names, Console(file=out))
+        return RichProgress(
+            labels,
+            tasks_per_image,
+            Console(file=out),
+            parents=parents,
+            durations=durations,
+            jobs=jobs,
+            engine=engine,
+        )
     return PlainProgress(labels, out, quiet=mode == QUIET)

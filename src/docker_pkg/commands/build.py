@@ -20,8 +20,9 @@ from typing import Any, TextIO
 from docker_pkg.commands import printer
 from docker_pkg.config import Config
 from docker_pkg.credentials import Credentials, find_credentials
-from docker_pkg.engine import BUILDKIT, Engine, choose_builder
+from docker_pkg.engine import BUILDKIT, Engine, choose_builder, engine_name
 from docker_pkg.errors import EngineError, UsageError
+from docker_pkg.estimate import format_duration, remaining_seconds
 from docker_pkg.fingerprint import fingerprints
 from docker_pkg.history import History
 from docker_pkg.labels import git_revision, image_labels
@@ -120,7 +121,13 @@ def build(
         plan = _plan(workspace, everything, scan, select, publishing=credentials is not None)
         if outputs.dry_run_format is not None:
             _dry_run(
-                out, outputs.dry_run_format, workspace, plan, select=select, pulling=scan.pulling
+                out,
+                outputs.dry_run_format,
+                workspace,
+                plan,
+                select=select,
+                pulling=scan.pulling,
+                estimate=_estimate(workspace, plan.chain, outputs.history, options.jobs),
             )
             return 0
         assert engine is not None
@@ -139,8 +146,17 @@ def build(
         stack.callback(run.close_logs)
         _announce(say, run, plan, publishing=credentials is not None)
         tasks = run.tasks(plan.chain, plan.rendered, plan.states, plan.to_publish)
-        names = sorted({key.split(":", 1)[1] for key in tasks}, key=chain_order(plan.chain))
-        progress = make_progress(outputs.progress, workspace.labels, names, out)
+        per_image = Counter(key.split(":", 1)[1] for key in tasks)
+        progress = make_progress(
+            outputs.progress,
+            workspace.labels,
+            {n: per_image[n] for n in sorted(per_image, key=chain_order(plan.chain))},
+            out,
+            parents=workspace.graph.parents,
+            durations=_past_durations(outputs.history),
+            jobs=options.jobs,
+            engine=engine_name(engine.address),
+        )
         run.on_output = progress.output
         why = _why(workspace, plan, select, run.pulling)
 
@@ -183,6 +199,27 @@ def build(
     if outputs.logfile is not None:
         say(f"You can see the logs at ./{outputs.logfile}")
     return status
+
+
+def _estimate(
+    workspace: Workspace, chain: list[str], history: Path | None, jobs: int
+) -> tuple[float | None, int]:
+    """Seconds the chain should take at ``jobs`` (None: no history), and how many of its
+    images that is based on."""
+    durations = _past_durations(history)
+    seconds = remaining_seconds(workspace.graph.parents, durations, chain, jobs)
+    return seconds, sum(1 for n in chain if n in durations)
+
+
+def _past_durations(history: Path | None) -> dict[str, float]:
+    """Each image's last build time, for estimates; nothing when there is no history."""
+    if history is None:
+        return {}
+    try:
+        return History(history).durations()
+    except (sqlite3.Error, OSError) as exc:
+        log.info("No estimates from the build history: %s", exc)
+        return {}
 
 
 def _announce(say: Callable[[str], None], run: BuildRun, plan: _Plan, *, publishing: bool) -> None:
@@ -299,8 +336,10 @@ def _dry_run(
     *,
     select: str | None,
     pulling: bool,
+    estimate: tuple[float | None, int],
 ) -> None:
-    """The build chain in order, with why each image is in it; nothing is built."""
+    """The build chain in order, with why each image is in it, and how long it should take
+    (from the history); nothing is built."""
     chain, to_publish = plan.chain, plan.to_publish
     why = _why(workspace, plan, select, pulling)
     steps = [
@@ -312,8 +351,10 @@ def _dry_run(
         }
         for name in chain
     ]
+    seconds, known = estimate
     if output_format == "json":
-        json.dump({"build": steps, "publish": to_publish}, out, indent=2)
+        document = {"build": steps, "publish": to_publish, "estimated_seconds": seconds}
+        json.dump(document, out, indent=2)
         out.write("\n")
         return
     print("Dry run: nothing will be built. Build order:", file=out)
@@ -321,6 +362,14 @@ def _dry_run(
         print(f"{number:3}. {step['label']}  ({step['why']})", file=out)
     if to_publish:
         print("Then published: " + ", ".join(workspace.label(n) for n in to_publish), file=out)
+    if chain:
+        print(
+            f"Estimated duration: about {format_duration(seconds)} "
+            f"(from earlier builds of {known} of the {len(chain)} images)"
+            if seconds is not None
+            else "Estimated duration: unknown (none of these images was built before)",
+            file=out,
+        )
 
 
 def _why(workspace: Workspace, plan: _Plan, select: str | None, pulling: bool) -> dict[str, str]:
