@@ -58,7 +58,12 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         prog="docker-pkg", description="Build, verify and publish trees of Docker images."
     )
     parser.add_argument("--version", action="version", version=f"docker-pkg {__version__}")
-    parser.add_argument("-c", "--configfile", default="config.yaml", help="configuration file")
+    parser.add_argument(
+        "-c",
+        "--configfile",
+        default=None,
+        help="configuration file (default: config.yaml; history and report need none)",
+    )
     level = parser.add_argument_group("logging options").add_mutually_exclusive_group()
     level.add_argument("--debug", action="store_true", help="debug logging to the terminal")
     level.add_argument("--info", action="store_true", help="info logging to the terminal")
@@ -198,6 +203,9 @@ def _history_parser(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) 
     history = verbs.add_parser("history", help="list past builds of images")
     history.add_argument("pattern", metavar="GLOB", nargs="?", help="image name or label glob")
     history.add_argument("--limit", type=_positive, default=50, help="at most this many rows")
+    history.add_argument("--failed", action="store_true", help="failed builds only")
+    history.add_argument("--runs", action="store_true", help="list runs instead of images")
+    _add_format(history, ["text", "json"], "output format")
     history.set_defaults(handler=_run_history)
 
 
@@ -303,7 +311,14 @@ class Context:
 def _run_history(args: argparse.Namespace, ctx: Context) -> int:
     from docker_pkg.commands.history import show_history
 
-    return show_history(path=_history_path(ctx.config), pattern=args.pattern, limit=args.limit)
+    return show_history(
+        path=_history_path(ctx.config),
+        pattern=args.pattern,
+        limit=args.limit,
+        failed=args.failed,
+        runs=args.runs,
+        output_format=args.format,
+    )
 
 
 def _run_report(args: argparse.Namespace, ctx: Context) -> int:
@@ -339,6 +354,7 @@ def _run_build(args: argparse.Namespace, ctx: Context) -> int:
         progress=args.progress,
         dry_run_format=args.format if args.dry_run else None,
         html=args.html,
+        history_days=ctx.config.history_days,
     )
     options = BuildOptions(
         nocache=args.nocache,
@@ -469,6 +485,19 @@ def _run_update(args: argparse.Namespace, ctx: Context) -> int:
     )
 
 
+# Verbs that work on the user's own state, not on a tree: a missing config.yaml is fine.
+_NEED_NO_CONFIG = ("history", "report")
+
+
+def _config_file(args: argparse.Namespace) -> Path | None:
+    if args.configfile is not None:
+        return Path(args.configfile)
+    default = Path("config.yaml")
+    if args.mode in _NEED_NO_CONFIG and not default.exists():
+        return None
+    return default
+
+
 def _terminate(signum: int, frame: object) -> None:
     """SIGTERM stops a run the way Ctrl-C does."""
     raise KeyboardInterrupt
@@ -482,7 +511,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # render prints what it makes; only a build keeps a log file by default.
     redactor, logfile = setup_logging(level, DEFAULT_LOGFILE if args.mode == "build" else None)
     try:
-        config = load_config(Path(args.configfile), os.environ)
+        config = load_config(_config_file(args), os.environ)
         for secret in config.secrets():
             redactor.add(secret)
         handler: Callable[[argparse.Namespace, Context], int] = args.handler

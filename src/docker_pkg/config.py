@@ -45,6 +45,7 @@ CONTAINER_LIMIT_KEYS = ("memory", "memswap", "cpushares", "cpusetcpus")
 # Generous: real images (compilers, ML stacks) take an hour to build; a test minutes.
 DEFAULT_BUILD_TIMEOUT = 4 * 3600.0
 DEFAULT_VERIFY_TIMEOUT = 3600.0
+DEFAULT_HISTORY_DAYS = 90
 _REGISTRY = re.compile(r"^[A-Za-z0-9.-]+(?::[0-9]+)?$|^\[[0-9A-Fa-f:]+\](?::[0-9]+)?$")
 
 
@@ -80,6 +81,7 @@ class Config:
     build_timeout: float | None = DEFAULT_BUILD_TIMEOUT
     verify_timeout: float | None = DEFAULT_VERIFY_TIMEOUT
     template_cache: str | None = None  # folder of compiled templates; None: none kept
+    history_days: int | None = DEFAULT_HISTORY_DAYS  # runs older are forgotten; None: never
 
     @property
     def proxy_build_args(self) -> dict[str, str]:
@@ -233,6 +235,16 @@ def _seconds(merged: Mapping[str, Any], key: str, default: float, where: _Where)
     return float(value)
 
 
+def _days(merged: Mapping[str, Any], key: str, default: int, where: _Where) -> int | None:
+    """A number of days; ``null`` or ``0`` for no limit."""
+    value = merged.get(key, default)
+    if value is None or value == 0:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise where.error(key, f"expected a whole number of days, got {value!r}")
+    return value
+
+
 def _registry(merged: Mapping[str, Any], where: _Where) -> str:
     registry = _optional_str(merged, "registry", where) or ""
     if registry and not _REGISTRY.match(registry):
@@ -304,16 +316,19 @@ def build_config(merged: Mapping[str, Any], where: _Where) -> Config:
         image_labels=_flag(merged, "image_labels", True, where),
         build_timeout=_seconds(merged, "build_timeout", DEFAULT_BUILD_TIMEOUT, where),
         verify_timeout=_seconds(merged, "verify_timeout", DEFAULT_VERIFY_TIMEOUT, where),
+        history_days=_days(merged, "history_days", DEFAULT_HISTORY_DAYS, where),
     )
 
 
-def load_config(configfile: Path, environ: Mapping[str, str]) -> Config:
-    """Read the user file (when present) and ``configfile``, merge them over the defaults."""
+def load_config(configfile: Path | None, environ: Mapping[str, str]) -> Config:
+    """Read the user file (when present) and ``configfile`` (None: none), merge them over
+    the defaults."""
     merged: dict[str, Any] = dict(DEFAULTS)
     origin: dict[str, tuple[Path, int | None]] = {}
     user_file = user_config_path(environ)
     layers = [user_file] if user_file.is_file() else []
-    layers.append(configfile)
+    if configfile is not None:
+        layers.append(configfile)
     for path in layers:
         data, lines = _read_yaml(path)
         merged.update(data)

@@ -11,11 +11,15 @@ import fnmatch
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from docker_pkg.naming import split_label
-from docker_pkg.pipeline import ImageResult
-from docker_pkg.report import RunInfo
+
+if TYPE_CHECKING:  # `history` reads the database without loading the build machinery
+    from docker_pkg.pipeline import ImageResult
+    from docker_pkg.report import RunInfo
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -54,6 +58,22 @@ class HistoryEntry:
     reason: str
 
 
+@dataclass(frozen=True)
+class RunEntry:
+    started: str
+    ended: str
+    directory: str
+    exit_status: int
+    jobs: int
+    totals: dict[str, int]
+
+    @property
+    def duration(self) -> float:
+        return (
+            datetime.fromisoformat(self.ended) - datetime.fromisoformat(self.started)
+        ).total_seconds()
+
+
 class History:
     def __init__(self, path: Path, timeout: float = 2.0):
         self.path = path
@@ -70,9 +90,17 @@ class History:
         finally:
             connection.close()
 
-    def record(self, run: RunInfo, results: list[ImageResult]) -> None:
-        """Store the run and every image it built, published, failed or skipped."""
+    def record(
+        self, run: RunInfo, results: list[ImageResult], keep_days: int | None = None
+    ) -> None:
+        """Store the run and every image it built, published, failed or skipped; with
+        ``keep_days``, forget the runs that started that many days before this one."""
         with self._connect() as db:
+            if keep_days is not None:
+                cutoff = (run.started - timedelta(days=keep_days)).isoformat()
+                old = "SELECT id FROM runs WHERE julianday(started) < julianday(?)"
+                db.execute(f"DELETE FROM images WHERE run_id IN ({old})", (cutoff,))
+                db.execute("DELETE FROM runs WHERE julianday(started) < julianday(?)", (cutoff,))
             cursor = db.execute(
                 "INSERT INTO runs (started, ended, directory, exit_status, jobs) "
                 "VALUES (?, ?, ?, ?, ?)",
@@ -117,15 +145,21 @@ class History:
             ).fetchall()
         return {str(name): float(duration) for name, duration in rows}
 
-    def entries(self, pattern: str | None = None, limit: int = 50) -> list[HistoryEntry]:
-        """Newest first; ``pattern`` is a glob on the short name or the full label."""
+    def entries(
+        self, pattern: str | None = None, limit: int = 50, *, failed: bool = False
+    ) -> list[HistoryEntry]:
+        """Newest first; ``pattern`` is a glob on the short name or the full label;
+        ``failed`` keeps failures only."""
         if not self.path.exists():
             return []
         with self._connect() as db:
             rows = db.execute(
                 "SELECT COALESCE(i.started, r.started), i.name, i.label, i.tag, i.state, "
                 "i.duration, i.reason FROM images i JOIN runs r ON r.id = i.run_id "
-                "ORDER BY r.id DESC, i.rowid ASC"
+                "WHERE (? = 0 OR i.state = 'failed') "
+                "ORDER BY julianday(COALESCE(i.started, r.started)) DESC, r.id DESC, "
+                "i.rowid DESC",
+                (int(failed),),
             ).fetchall()
         found = [
             HistoryEntry(*row)
@@ -135,3 +169,23 @@ class History:
             or fnmatch.fnmatchcase(row[2], pattern)
         ]
         return found[:limit]
+
+    def runs(self, limit: int = 50) -> list[RunEntry]:
+        """The runs, newest first, with how many images ended in each state."""
+        if not self.path.exists():
+            return []
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT id, started, ended, directory, exit_status, jobs FROM runs "
+                "ORDER BY julianday(started) DESC, id DESC LIMIT ?",
+                (limit,),
+            ).fetchall()
+            totals: dict[int, dict[str, int]] = {}
+            for run_id, state, count in db.execute(
+                "SELECT run_id, state, COUNT(*) FROM images GROUP BY run_id, state"
+            ):
+                totals.setdefault(run_id, {})[state] = count
+        return [
+            RunEntry(started, ended, directory, exit_status, jobs, totals.get(run_id, {}))
+            for run_id, started, ended, directory, exit_status, jobs in rows
+        ]

@@ -149,3 +149,13 @@ def test_update_scheme_choices_are_the_schemes() -> None:
 
     assert tuple(s.value for s in Scheme) == UPDATE_SCHEMES
     assert parse_args(["update", "x", "--scheme", "date", "DIR"]).scheme == "date"
+
+
+def test_history_needs_no_config_file_in_the_current_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["history", "--runs"]) == 0
+    assert "No runs recorded" in capsys.readouterr().out
+    assert main(["render", "defs"]) == 2  # a verb on a tree still needs its config.yaml
+    assert "config.yaml: configuration file not found" in capsys.readouterr().err

@@ -386,6 +386,7 @@ WRONG_TYPES: dict[str, list[object]] = {
     "build_timeout": ["an hour", -5, True],
     "verify_timeout": [[60], "soon"],
     "history_db": [["x"]],
+    "history_days": ["forever", -1, 2.5],
 }
 
 

@@ -127,3 +127,69 @@ def test_broken_database_raises_sqlite_errors(tmp_path: Path) -> None:
 def test_state_dir() -> None:
     assert state_dir({"HOME": "/h"}) == Path("/h/.local/state/docker-pkg")
     assert state_dir({"HOME": "/h", "XDG_STATE_HOME": "/s"}) == Path("/s/docker-pkg")
+
+
+def _later(hours: float, status: int = 0) -> RunInfo:
+    when = T0 + timedelta(hours=hours)
+    return RunInfo(Path("/other"), when, when + timedelta(seconds=90), status, 1, False, None)
+
+
+def test_history_failures_runs_and_durations(tmp_path: Path) -> None:
+    history = History(tmp_path / "h.sqlite")
+    history.record(RUN, results())
+    history.record(
+        _later(2),
+        [
+            ImageResult(
+                "base",
+                "r/base:2",
+                Outcome.VERIFIED,
+                started=T0 + timedelta(hours=2),
+                ended=T0 + timedelta(hours=2, seconds=7),
+                image_id=SHA,
+            )
+        ],
+    )
+    assert [(e.name, e.state) for e in history.entries(failed=True)] == [("app", "failed")]
+    runs = history.runs()
+    assert [r.directory for r in runs] == ["/other", "/defs"]  # newest first
+    assert runs[0].totals == {"verified": 1}
+    assert runs[1].totals == {"published": 1, "failed": 1, "skipped": 1}
+    assert runs[0].duration == 90.0
+    assert history.durations() == {"base": 7.0}  # the latest successful build of each
+
+
+def test_history_forgets_runs_older_than_its_limit(tmp_path: Path) -> None:
+    history = History(tmp_path / "h.sqlite")
+    history.record(RUN, results())
+    history.record(_later(24 * 89), [])
+    assert len(history.runs()) == 2
+    history.record(_later(24 * 91), [], keep_days=90)
+    assert [r.started for r in history.runs()] == [
+        _later(24 * 91).started.isoformat(),
+        _later(24 * 89).started.isoformat(),
+    ]
+    assert history.entries() == []  # the images of the forgotten run went with it
+
+
+def test_history_as_json_and_runs_as_text(tmp_path: Path) -> None:
+    import io
+    import json
+
+    from docker_pkg.commands.history import show_history
+
+    path = tmp_path / "h.sqlite"
+    History(path).record(RUN, results())
+    out = io.StringIO()
+    show_history(path=path, pattern=None, limit=10, output_format="json", stdout=out)
+    rows = json.loads(out.getvalue())
+    assert [r["name"] for r in rows] == ["kid", "app", "base"]
+    assert rows[1]["reason"] == "build broke\nline two"
+    out = io.StringIO()
+    show_history(path=path, pattern=None, limit=10, runs=True, stdout=out)
+    text = out.getvalue()
+    assert "0:05" in text
+    assert "1 failed, 1 published, 1 skipped" in text
+    assert "(/defs)" in text
+    local = T0.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    assert text.splitlines()[1].startswith(local)

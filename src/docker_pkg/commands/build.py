@@ -64,6 +64,7 @@ class Outputs:
     progress: str = "auto"
     dry_run_format: str | None = None  # set: print the plan ("text" or "json"), build nothing
     html: Path | None = None  # the run page, rewritten while the run goes
+    history_days: int | None = None  # runs older than this are forgotten
 
 
 @dataclass(frozen=True)
@@ -476,5 +477,5 @@ def _records(
         history = outputs.history
         attempt(
             f"build history not recorded in {history}",
-            lambda: History(history).record(info, results),
+            lambda: History(history).record(info, results, outputs.history_days),
         )
