@@ -44,6 +44,11 @@ class Node:
     outcome: str
     title: str = ""
     external: bool = False
+    link: str | None = None  # where a click leads; default: the image's own row
+
+    @property
+    def href(self) -> str:
+        return self.link or f"#image-{self.name}"
 
 
 @dataclass(frozen=True)
@@ -110,13 +115,14 @@ def _node_svg(node: Node, x: float, y: float) -> str:
     dash = ' stroke-dasharray="4 3"' if node.external else ""
     name = html.escape(node.name, quote=True)
     title = html.escape(node.title or f"{node.label} — {node.outcome}")
+    href = html.escape(node.href, quote=True)
     body = (
         f'<rect x="{x:.0f}" y="{y:.0f}" width="{NODE_WIDTH}" height="{NODE_HEIGHT}" rx="5" '
         f'fill="{fill}" stroke="#424242"{dash}/>'
         f'<text x="{x + NODE_WIDTH / 2:.0f}" y="{y + NODE_HEIGHT / 2 + 4:.0f}" fill="{ink}" '
         f'text-anchor="middle" font-size="12">{html.escape(_short(node.name))}</text>'
     )
-    inner = body if node.external else f'<a href="#image-{name}">{body}</a>'
+    inner = body if node.external else f'<a href="{href}">{body}</a>'
     return (
         f'<g class="node" data-name="{name}" data-outcome="{html.escape(node.outcome)}">'
         f"<title>{title}</title>{inner}</g>"
@@ -170,7 +176,7 @@ class _Dot:
             self.ids[ident] = node.name
             fill = COLOURS.get(node.outcome, "#eeeeee")
             ink = "#ffffff" if node.outcome in DARK else "#212121"
-            extra = ', style="rounded,dashed"' if node.external else f', URL="#image-{node.name}"'
+            extra = ', style="rounded,dashed"' if node.external else f', URL="{node.href}"'
             label = _short(node.name).replace('"', "'")
             out.append(
                 f'  {ident} [id="{ident}", label="{label}", fillcolor="{fill}", '

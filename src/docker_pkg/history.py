@@ -133,6 +133,17 @@ class History:
                 ],
             )
 
+    def last_tags(self) -> dict[str, str]:
+        """The tag each image had the last time it was built and verified (or published)."""
+        if not self.path.exists():
+            return {}
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT name, tag FROM images WHERE state IN ('verified', 'published') "
+                "AND image_id IS NOT NULL ORDER BY run_id ASC, rowid ASC"
+            ).fetchall()
+        return {str(name): str(tag) for name, tag in rows}
+
     def durations(self) -> dict[str, float]:
         """How long each image took the last time it was built and verified (or published)."""
         if not self.path.exists():

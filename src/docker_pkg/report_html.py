@@ -274,8 +274,18 @@ def render_page(document: Mapping[str, Any], *, use_graphviz: bool = True) -> st
     started = _time(document.get("started")) or datetime.now().astimezone()
     ended = _time(document.get("ended")) or started
     duration = max((ended - started).total_seconds(), 0.0)
+    causes = {
+        n: _failed_ancestor(n, by_name, outcomes) if o == "skipped" else None
+        for n, o in outcomes.items()
+    }
     nodes = [
-        Node(i["name"], i["label"], outcomes[i["name"]], f"{i['label']} — {outcomes[i['name']]}")
+        Node(
+            i["name"],
+            i["label"],
+            outcomes[i["name"]],
+            f"{i['label']} — {outcomes[i['name']]}",
+            link=f"#image-{causes[i['name']]}" if causes[i["name"]] else None,
+        )
         for i in images
     ]
     edges = [(p, i["name"]) for i in images for p in i.get("parents", []) if p in by_name]
@@ -295,15 +305,7 @@ def render_page(document: Mapping[str, Any], *, use_graphviz: bool = True) -> st
         for o, n in sorted(totals.items())
     )
     rows = "".join(
-        _row(
-            i,
-            outcomes[i["name"]],
-            _failed_ancestor(i["name"], by_name, outcomes)
-            if outcomes[i["name"]] == "skipped"
-            else None,
-            i.get("duration"),
-        )
-        for i in images
+        _row(i, outcomes[i["name"]], causes[i["name"]], i.get("duration")) for i in images
     )
     legend = "".join(
         f'<span><span class="chip" style="background:{c}"></span>{p}</span>'

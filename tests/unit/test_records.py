@@ -157,6 +157,7 @@ def test_history_failures_runs_and_durations(tmp_path: Path) -> None:
     assert runs[1].totals == {"published": 1, "failed": 1, "skipped": 1}
     assert runs[0].duration == 90.0
     assert history.durations() == {"base": 7.0}  # the latest successful build of each
+    assert history.last_tags() == {"base": "2"}
 
 
 def test_history_forgets_runs_older_than_its_limit(tmp_path: Path) -> None:

@@ -159,7 +159,7 @@ def build(
             engine=engine_name(engine.address),
         )
         run.on_output = progress.output
-        why = _why(workspace, plan, select, run.pulling)
+        why = _why(workspace, plan, select, run.pulling, _last_tags(outputs.history))
 
         def snapshot() -> dict[str, Any]:
             info = RunInfo(
@@ -373,14 +373,36 @@ def _dry_run(
         )
 
 
-def _why(workspace: Workspace, plan: _Plan, select: str | None, pulling: bool) -> dict[str, str]:
-    """Why each image of the chain is built: selected or needed, and where it was missing."""
+def _why(
+    workspace: Workspace,
+    plan: _Plan,
+    select: str | None,
+    pulling: bool,
+    last_tags: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """Why each image of the chain is built: selected or needed, where it was missing, and
+    (from the history) whether it is a new version or one built before and gone since."""
     reasons = chain_reasons(workspace.graph, plan.chain, selection(workspace.labels, select))
     registry = workspace.config.registry
-    return {
-        name: f"{reasons[name]}; {state_reason(plan.states[name], pulling, registry)}"
-        for name in plan.chain
-    }
+    why = {}
+    for name in plan.chain:
+        text = f"{reasons[name]}; {state_reason(plan.states[name], pulling, registry)}"
+        last = (last_tags or {}).get(name)
+        tag = workspace.definitions[name].tag
+        if last is not None:
+            text += f"; new version (last built: {last})" if last != tag else "; built before"
+        why[name] = text
+    return why
+
+
+def _last_tags(history: Path | None) -> dict[str, str]:
+    if history is None:
+        return {}
+    try:
+        return History(history).last_tags()
+    except (sqlite3.Error, OSError) as exc:
+        log.info("No versions from the build history: %s", exc)
+        return {}
 
 
 def chain_order(chain: list[str]) -> Callable[[str], tuple[int, str]]:
