@@ -51,6 +51,8 @@ def test_a_150_image_build_in_a_30_row_pane(project: Project) -> None:
             "-c",
             str(project.root / "config.yaml"),
             "build",
+            "--html",
+            str(project.root / "run.html"),
             str(project.images),
         ]
     )
@@ -72,6 +74,7 @@ def test_a_150_image_build_in_a_30_row_pane(project: Project) -> None:
         f"{command}; echo EXIT=$?; sleep 300",
     )
     during: list[str] = []
+    live_pages: list[str] = []
     try:
         deadline = time.monotonic() + 240
         while time.monotonic() < deadline:
@@ -80,6 +83,9 @@ def test_a_150_image_build_in_a_30_row_pane(project: Project) -> None:
                 break
             if re.search(r"\d+/150 images", screen) and "building" in screen:
                 during.append(screen)
+                page = project.root / "run.html"
+                if page.exists():
+                    live_pages.append(page.read_text())
             time.sleep(0.3)
         final = tmux("capture-pane", "-p")
     finally:
@@ -96,3 +102,9 @@ def test_a_150_image_build_in_a_30_row_pane(project: Project) -> None:
     assert re.search(r"^  building +\d+\.\ds  ", sample, re.MULTILINE)
     assert "EXIT=0" in final
     assert "Summary: 150 built and verified" in final
+    # The run page was live meanwhile (it reloads itself), and is final now.
+    assert any('http-equiv="refresh"' in page for page in live_pages)
+    assert any('data-outcome="running"' in page for page in live_pages)
+    final_page = (project.root / "run.html").read_text()
+    assert "http-equiv" not in final_page
+    assert final_page.count('class="node"') == 150
