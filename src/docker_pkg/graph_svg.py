@@ -16,10 +16,10 @@ import subprocess
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-NODE_WIDTH, NODE_HEIGHT = 190, 30
+NODE_WIDTH, NODE_HEIGHT = 150, 28
 GAP_X, GAP_Y = 18, 46
 MARGIN = 12
-MAX_PER_ROW = 10
+MAX_PER_ROW = 8
 
 COLOURS = {
     "published": "#2e7d32",
@@ -105,7 +105,7 @@ def layered_layout(nodes: list[str], parents: Mapping[str, Iterable[str]]) -> La
     return Layout(positions, max(width, 2 * MARGIN), y + MARGIN)
 
 
-def _short(text: str, limit: int = 26) -> str:
+def _short(text: str, limit: int = 22) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
