@@ -25,6 +25,7 @@ from docker_pkg.naming import tag_suffix
 
 if TYPE_CHECKING:
     from docker_pkg.engine import DockerEngine
+    from docker_pkg.pool import EnginePool
     from docker_pkg.workspace import Workspace
 
 # Each verb imports what it needs when it runs: `--help` or `render` never pay for the
@@ -124,6 +125,14 @@ def _build_parser(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     run.add_argument(
         "--fail-fast", action="store_true", help="start nothing new after the first failure"
+    )
+    run.add_argument(
+        "--engine",
+        metavar="URL",
+        action="append",
+        default=[],
+        help="build on this engine (unix://, tcp://, ssh://); repeat for a pool (default: the "
+        "engines key, else DOCKER_HOST)",
     )
     run.add_argument(
         "--no-wait",
@@ -284,6 +293,31 @@ def _engine() -> DockerEngine:
     return DockerEngine()
 
 
+def _pool(args: argparse.Namespace, config: Config) -> EnginePool | None:
+    """The engines of a build: ``--engine`` URLs, else the ``engines`` of the configuration,
+    else the one engine of ``DOCKER_HOST``. A dry run goes on without any."""
+    from docker_pkg.config import EngineSpec
+    from docker_pkg.engine import engine_name
+    from docker_pkg.pool import EnginePool
+
+    specs = config.engines
+    if args.engine:
+        specs = tuple(
+            EngineSpec(f"{engine_name(url)}-{index}", url)
+            for index, url in enumerate(args.engine, start=1)
+        )
+    if not specs:
+        engine = _engine_if_reachable(_note) if args.dry_run else _engine()
+        return EnginePool.single(engine, args.jobs) if engine is not None else None
+    try:
+        return EnginePool.open(specs, args.jobs, lambda text: _note(f"docker-pkg: {text}"))
+    except EngineError:
+        if args.dry_run:
+            _note("note: no engine of the pool answers; local image states are unknown")
+            return None
+        raise
+
+
 def _engine_if_reachable(say: Callable[[str], None] | None = None) -> DockerEngine | None:
     """The engine, or None (said once) when none answers: planning works without one."""
     try:
@@ -365,14 +399,15 @@ def _run_build(args: argparse.Namespace, ctx: Context) -> int:
         builder=args.builder,
     )
     directory = Path(args.directory)
-    engine = _engine_if_reachable(_note) if args.dry_run else _engine()
+    pool = _pool(args, ctx.config)
     lock = None
-    if engine is not None:
-        lock = RunLock(state_dir(os.environ) / "locks", directory, engine.address, wait=args.wait)
+    if pool is not None:
+        where = ",".join(sorted(m.address for m in pool.members))
+        lock = RunLock(state_dir(os.environ) / "locks", directory, where, wait=args.wait)
     return build(
         config=ctx.config,
         directory=directory,
-        engine=engine,
+        pool=pool,
         lock=lock,
         select=args.select,
         options=options,

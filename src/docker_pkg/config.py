@@ -50,6 +50,24 @@ _REGISTRY = re.compile(r"^[A-Za-z0-9.-]+(?::[0-9]+)?$|^\[[0-9A-Fa-f:]+\](?::[0-9
 
 
 @dataclass(frozen=True)
+class EngineSpec:
+    """One engine of the pool: where it answers, how many builds it takes at once, the
+    platform it builds for (None: its own) and, for ``tcp://``, TLS client files."""
+
+    name: str
+    url: str
+    jobs: int | None = None
+    platform: str | None = None
+    tls_ca: str | None = None
+    tls_cert: str | None = None
+    tls_key: str | None = None
+
+
+ENGINE_SCHEMES = ("unix", "tcp", "ssh", "npipe")
+_PLATFORM = re.compile(r"^[a-z0-9]+/[a-z0-9_]+(?:/[a-z0-9]+)?$")
+
+
+@dataclass(frozen=True)
 class Config:
     """Typed settings of one run. ``template_vars`` is the whole merged mapping."""
 
@@ -82,6 +100,7 @@ class Config:
     verify_timeout: float | None = DEFAULT_VERIFY_TIMEOUT
     template_cache: str | None = None  # folder of compiled templates; None: none kept
     history_days: int | None = DEFAULT_HISTORY_DAYS  # runs older are forgotten; None: never
+    engines: tuple[EngineSpec, ...] = ()  # empty: the one engine of DOCKER_HOST
 
     @property
     def proxy_build_args(self) -> dict[str, str]:
@@ -245,6 +264,48 @@ def _days(merged: Mapping[str, Any], key: str, default: int, where: _Where) -> i
     return value
 
 
+def parse_engines(value: Any, where: _Where) -> tuple[EngineSpec, ...]:
+    """The ``engines`` list: each a mapping with ``url`` and optional ``name``, ``jobs``,
+    ``platform`` and ``tls`` (``ca``, ``cert``, ``key``)."""
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not value:
+        raise where.error("engines", "expected a list of engines (each with a url)")
+    specs: list[EngineSpec] = []
+    for index, entry in enumerate(value, start=1):
+        if not isinstance(entry, dict):
+            raise where.error("engines", f"engine {index}: expected a mapping with a url")
+        unknown = set(entry) - {"name", "url", "jobs", "platform", "tls"}
+        if unknown:
+            raise where.error("engines", f"engine {index}: unknown keys {sorted(unknown)}")
+        url = entry.get("url")
+        if not isinstance(url, str) or url.partition("://")[0] not in ENGINE_SCHEMES:
+            raise where.error(
+                "engines", f"engine {index}: url must be unix://, tcp://, ssh:// (got {url!r})"
+            )
+        name = entry.get("name", f"engine{index}")
+        jobs = entry.get("jobs")
+        if isinstance(jobs, bool) or (jobs is not None and (not isinstance(jobs, int) or jobs < 1)):
+            raise where.error("engines", f"engine {index}: jobs must be a whole number >= 1")
+        platform = entry.get("platform")
+        if platform is not None and (
+            not isinstance(platform, str) or not _PLATFORM.match(platform)
+        ):
+            raise where.error("engines", f"engine {index}: {platform!r} is not os/arch[/variant]")
+        tls = entry.get("tls") or {}
+        if not isinstance(tls, dict) or (tls and set(tls) != {"ca", "cert", "key"}):
+            raise where.error("engines", f"engine {index}: tls needs ca, cert and key files")
+        specs.append(
+            EngineSpec(
+                str(name), url, jobs, platform, tls.get("ca"), tls.get("cert"), tls.get("key")
+            )
+        )
+    names = [s.name for s in specs]
+    if len(set(names)) != len(names):
+        raise where.error("engines", f"engine names must differ: {names}")
+    return tuple(specs)
+
+
 def _registry(merged: Mapping[str, Any], where: _Where) -> str:
     registry = _optional_str(merged, "registry", where) or ""
     if registry and not _REGISTRY.match(registry):
@@ -317,6 +378,7 @@ def build_config(merged: Mapping[str, Any], where: _Where) -> Config:
         build_timeout=_seconds(merged, "build_timeout", DEFAULT_BUILD_TIMEOUT, where),
         verify_timeout=_seconds(merged, "verify_timeout", DEFAULT_VERIFY_TIMEOUT, where),
         history_days=_days(merged, "history_days", DEFAULT_HISTORY_DAYS, where),
+        engines=parse_engines(merged.get("engines"), where),
     )
 
 

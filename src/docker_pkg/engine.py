@@ -19,6 +19,7 @@ from typing import Any, BinaryIO, Protocol
 
 import docker
 import docker.errors
+import docker.tls
 import requests
 import urllib3
 from docker.utils import kwargs_from_env
@@ -70,6 +71,14 @@ class Engine(Protocol):
     def address(self) -> str: ...
 
     def image_exists(self, reference: str) -> bool: ...
+
+    def image_size(self, reference: str) -> int | None: ...
+
+    def save(self, reference: str) -> Iterator[bytes]: ...
+
+    def load(self, chunks: Iterable[bytes]) -> None: ...
+
+    def platform(self) -> str: ...
 
     def local_tags(self) -> set[str]: ...
 
@@ -161,13 +170,34 @@ def _error_text(chunk: Mapping[str, Any]) -> str:
     return f"{message} (exit code {code})" if code else message
 
 
+@dataclass(frozen=True)
+class TLSFiles:
+    """Client certificate, key and CA of a ``tcp://`` engine that verifies its clients."""
+
+    ca: str
+    cert: str
+    key: str
+
+
 class DockerEngine:
     """An engine reached through the Docker SDK's low-level API client."""
 
-    def __init__(self, base_url: str | None = None, timeout: int = 600):
+    def __init__(
+        self,
+        base_url: str | None = None,
+        timeout: int = 600,
+        *,
+        tls: TLSFiles | None = None,
+    ):
         kwargs: dict[str, Any] = {} if base_url else dict(kwargs_from_env())
         if base_url:
             kwargs["base_url"] = base_url
+        if tls is not None:
+            kwargs["tls"] = docker.tls.TLSConfig(
+                client_cert=(tls.cert, tls.key), ca_cert=tls.ca, verify=True
+            )
+        if str(kwargs.get("base_url", "")).startswith("ssh://"):
+            kwargs["use_ssh_client"] = True  # the system's ssh, its config and agent
         self._base_url = str(kwargs.get("base_url") or "unix:///var/run/docker.sock")
         self._cancelled = threading.Event()
         self._lock = threading.Lock()
@@ -370,6 +400,35 @@ class DockerEngine:
             self._active.discard(response)
             self._expired.discard(response)
         response.close()
+
+    def platform(self) -> str:
+        """The engine's own platform, as ``os/arch`` (``linux/amd64``)."""
+        version = self._call("asking the engine's version", self._api.version)
+        return f"{str(version.get('Os', 'linux')).lower()}/{version.get('Arch', 'amd64')}"
+
+    def image_size(self, reference: str) -> int | None:
+        info = self._inspect(reference)
+        return int(info.get("Size") or 0) if info is not None else None
+
+    def save(self, reference: str) -> Iterator[bytes]:
+        """The image as the tar ``docker save`` makes, streamed."""
+        what = f"exporting {reference}"
+        chunks = self._call(what, lambda: self._api.get_image(reference, chunk_size=1 << 20))
+        try:
+            yield from chunks
+        except _CONNECTION_ERRORS as exc:
+            raise self._lost(what, exc) from None
+
+    def load(self, chunks: Iterable[bytes]) -> None:
+        """Load images from a streamed ``docker save`` tar; an error in the answer raises."""
+        what = "loading an image"
+        answer = self._call(
+            what,
+            lambda: self._api.load_image(chunks, quiet=True),  # type: ignore[no-untyped-call]
+        )
+        for chunk in answer or ():
+            if isinstance(chunk, dict) and ("error" in chunk or "errorDetail" in chunk):
+                raise EngineError(f"{what}: {_error_text(chunk)}")
 
     def supports_buildkit(self) -> bool:
         """BuildKit builds through ``/build?version=2``: a Linux engine with API 1.39+."""

@@ -1,9 +1,11 @@
-"""Build, verify and publish the images of a plan on one engine, isolating failures.
+"""Build, verify and publish the images of a plan on a pool of engines, isolating failures.
 
-Each image of the build chain is one ``build`` task (build, then verify); each image to
-publish is one ``publish`` task (verify when not yet, then push ``TAG`` and ``latest``).
-A publish task waits for its own build and for the publishing of its ancestors, so no image
-is pushed unverified and no child before its parents. The scheduler runs them in parallel.
+Each image of the build chain is one ``build`` task (move its parents to the engine chosen
+for it, build, verify); each image to publish is one ``publish`` task (verify when not yet,
+then push ``TAG`` and ``latest`` from an engine that holds it). A publish task waits for its
+own build and for the publishing of its ancestors, so no image is pushed unverified and no
+child before its parents. The scheduler runs them in parallel; an engine lost mid-run takes
+no more work, and the builds it was running are tried once more on another engine.
 """
 
 from __future__ import annotations
@@ -11,41 +13,32 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import re
 import shutil
-import tempfile
 import threading
-import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 
-from docker_pkg.artifacts import ARTIFACTS, extract_artifacts
-from docker_pkg.context import stream_context
 from docker_pkg.credentials import Credentials
-from docker_pkg.engine import CLASSIC, BuildRequest, Engine
-from docker_pkg.errors import EngineLost, OperationError, PublishError
+from docker_pkg.engine import CLASSIC
+from docker_pkg.errors import BuildError, EngineLost, OperationError, PublishError
+from docker_pkg.image_work import ImageWork
 from docker_pkg.logs import ImageLog
+from docker_pkg.moving import bring
 from docker_pkg.plan import State
+from docker_pkg.pool import EnginePool, Member
 from docker_pkg.registry import RegistryClient
 from docker_pkg.scheduler import Scheduler, Status, Task, heights
 from docker_pkg.templates import Rendered
-from docker_pkg.verify import ProcessGroup, run_verification, verify_argv, verify_environment
+from docker_pkg.verify import ProcessGroup
 from docker_pkg.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
-BUILD, VERIFY, PUBLISH = "build", "verify", "publish"
+BUILD, VERIFY, PUBLISH, MOVE = "build", "verify", "publish", "move"
 NOT_SELECTED = "not selected"
-PUSH_ATTEMPTS = 3
-PUSH_BACKOFF = 1.0
-# Refusals that no retry changes: authentication, permissions, a read-only registry.
-_PERMANENT_PUSH_FAILURE = re.compile(
-    r"denied|unauthori[sz]ed|forbidden|authentication required|not allowed|\b40[0-35-9]\b",
-    re.IGNORECASE,
-)
 
 
 class Outcome(StrEnum):
@@ -74,6 +67,7 @@ class ImageResult:
     parents: tuple[str, ...] = ()  # images of the tree it is built from
     why: str = ""  # why it was in the build chain
     engine: str | None = None  # the engine that built it
+    retries: list[str] = field(default_factory=list)  # engines lost under its build
 
     @property
     def in_run(self) -> bool:
@@ -101,10 +95,10 @@ class BuildOptions:
 
 @dataclass
 class BuildRun:
-    """One run over one workspace, on one engine, with an optional registry client."""
+    """One run over one workspace, on a pool of engines, with an optional registry client."""
 
     workspace: Workspace
-    engine: Engine
+    pool: EnginePool
     registry: RegistryClient | None
     options: BuildOptions
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
@@ -116,13 +110,36 @@ class BuildRun:
     credentials: Credentials | None = None
     # image -> references of its Dockerfiles to external dependencies (pulled before a build)
     external: Mapping[str, list[str]] = field(default_factory=dict)
+    platform: str = ""  # what every image is built for ("": the engines' own)
     on_output: Callable[[str, str], None] = lambda name, line: None
+    on_placed: Callable[[str, str], None] = lambda name, engine: None
     # Problems that do not fail an image (e.g. logs that cannot be written), said at the end.
     warnings: list[str] = field(default_factory=list)
     _logs: dict[str, ImageLog] = field(default_factory=dict)
     _phases: dict[str, dict[str, tuple[datetime, datetime]]] = field(default_factory=dict)
+    _engines: dict[str, str] = field(default_factory=dict)  # image -> engine that built it
+    _retries: dict[str, list[str]] = field(default_factory=dict)
+    _published: set[str] = field(default_factory=set)  # labels in the registry
     _logs_lost: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self.work = ImageWork(
+            self.workspace,
+            self.registry,
+            self.image_logger,
+            nocache=self.options.nocache,
+            pulling=self.pulling,
+            builder=self.options.builder,
+            credentials=self.credentials,
+            labels=self.labels,
+            external=self.external,
+            keep_failed=self.keep_failed,
+            processes=self.processes,
+            environ=self.environ,
+            # late bound: the progress view sets on_output after the run is made
+            on_output=lambda name, line: self.on_output(name, line),  # noqa: PLW0108
+        )
 
     @property
     def pulling(self) -> bool:
@@ -154,9 +171,11 @@ class BuildRun:
         try:
             yield
         finally:
-            ended = datetime.now().astimezone()
-            with self._lock:
-                self._phases.setdefault(name, {})[phase] = (started, ended)
+            self._record_phase(name, phase, started)
+
+    def _record_phase(self, name: str, phase: str, started: datetime) -> None:
+        with self._lock:
+            self._phases.setdefault(name, {})[phase] = (started, datetime.now().astimezone())
 
     def close_logs(self) -> None:
         for image_log in self._logs.values():
@@ -164,26 +183,18 @@ class BuildRun:
 
     def cancel(self) -> None:
         """Stop everything in progress: engine builds and verification processes."""
-        self.engine.cancel()
+        self.pool.cancel()
         self.processes.cancel()
-
-    def _auth(self) -> dict[str, str] | None:
-        if self.credentials is None:
-            return None
-        return self.credentials.engine_auth(self.workspace.config.registry)
 
     # -- the run --------------------------------------------------------------------------
 
     def pull_base_images(self) -> list[str]:
-        """Refresh every ``base_images`` entry; returns warnings for those that failed."""
-        warnings = []
-        for reference in self.workspace.config.base_images:
-            log.info("Refreshing base image %s", reference)
-            try:
-                self.engine.pull(reference, self._auth())
-            except OperationError as exc:
-                log.warning("Could not pull base image %s: %s", reference, exc)
-                warnings.append(f"could not pull base image {reference}: {exc}")
+        """Refresh every ``base_images`` entry on every engine; warnings for failures."""
+        warnings: list[str] = []
+        for member in self.pool.alive:
+            warnings.extend(
+                w for w in self.work.pull_base_images(member.engine) if w not in warnings
+            )
         return warnings
 
     def tasks(
@@ -195,6 +206,9 @@ class BuildRun:
     ) -> dict[str, Task]:
         """The build and publish tasks of this run, with their dependencies."""
         graph = self.workspace.graph
+        self._published |= {
+            self.workspace.label(n) for n, s in states.items() if s is State.PUBLISHED
+        }
         in_chain = set(chain)
         chain_children = {n: [c for c in graph.children(n) if c in in_chain] for n in chain}
         priority = heights(chain_children, chain)
@@ -205,7 +219,7 @@ class BuildRun:
                 f"{BUILD}:{name}",
                 BUILD,
                 deps,
-                self._build_task(name, rendered[name], states),
+                self._build_task(name, rendered[name]),
                 priority=priority[name],
             )
         publishing = set(to_publish)
@@ -221,16 +235,19 @@ class BuildRun:
             )
         return tasks
 
-    def _build_task(
-        self, name: str, rendered: Rendered, states: Mapping[str, State]
-    ) -> Callable[[], str]:
+    def _is_published(self, label: str) -> bool:
+        with self._lock:
+            return self.pulling and label in self._published
+
+    def _auth_for(self, reference: str) -> Mapping[str, str] | None:
+        registry = self.workspace.config.registry
+        return self.work.auth() if registry and reference.startswith(registry + "/") else None
+
+    def _build_task(self, name: str, rendered: Rendered) -> Callable[[], str]:
         def run() -> str:
             output = self.image_logger(name)
             try:
-                with self._phase(name, BUILD):
-                    image_id = self.build_one(name, rendered, states)
-                with self._phase(name, VERIFY):
-                    self.verify_one(name)
+                image_id = self._build_somewhere(name, rendered)
             except OperationError as exc:
                 output.error("%s", exc)
                 self._keep(name, rendered)
@@ -240,6 +257,55 @@ class BuildRun:
             return image_id
 
         return run
+
+    def _build_somewhere(self, name: str, rendered: Rendered) -> str:
+        """Build and verify on the engine placement chooses, its parents moved there first;
+        when that engine is lost, once more on another one of the platform."""
+        label = self.workspace.label(name)
+        parents = [self.workspace.label(p) for p in self.workspace.graph.parents[name]]
+        lost: list[Member] = []
+        while True:
+            member = self.pool.acquire(name, self.platform, parents, exclude=lost)
+            self.on_placed(name, member.name)
+            try:
+                return self._on(member, name, label, parents, rendered)
+            except EngineLost as exc:
+                self.pool.mark_lost(member)
+                if not self.pool.alive:
+                    raise
+                with self._lock:
+                    self._retries.setdefault(name, []).append(f"{member.name}: {exc}")
+                if lost or not self.pool.serves(self.platform):
+                    raise BuildError(str(exc)) from None
+                self.image_logger(name).warning(
+                    "Engine %s was lost (%s); building again on another engine", member.name, exc
+                )
+                lost.append(member)
+            finally:
+                self.pool.release(member, name)
+
+    def _on(
+        self, member: Member, name: str, label: str, parents: list[str], rendered: Rendered
+    ) -> str:
+        started = datetime.now().astimezone()
+        moved = bring(
+            self.pool,
+            member,
+            parents,
+            published=self._is_published,
+            auth=self._auth_for,
+            output=self.image_logger(name),
+        )
+        if moved:
+            self._record_phase(name, MOVE, started)
+        with self._phase(name, BUILD):
+            image_id = self.work.build(name, rendered, member.engine)
+        self.pool.record(member, label)
+        with self._lock:
+            self._engines[name] = member.name
+        with self._phase(name, VERIFY):
+            self.work.verify(name, member.engine, member.platform)
+        return image_id
 
     def _keep(self, name: str, rendered: Rendered) -> None:
         """With ``--keep-failed``: the rendered Dockerfiles beside the kept context tars."""
@@ -251,15 +317,37 @@ class BuildRun:
         if rendered.build_dockerfile is not None:
             (folder / "Dockerfile.build").write_text(rendered.build_dockerfile, "utf-8")
 
+    def _holder(self, name: str) -> Member:
+        """The engine to verify and push ``name`` from: the one that built it, else any that
+        holds it."""
+        label = self.workspace.label(name)
+        holders = self.pool.holders(label)
+        if not holders:
+            raise PublishError(f"{label} is on no engine left to push it from")
+        built_on = self._engines.get(name)
+        return next((m for m in holders if m.name == built_on), holders[0])
+
     def _publish_task(self, name: str, verified: bool) -> Callable[[], str | None]:
         def run() -> str | None:
             output = self.image_logger(name)
+            member = None
             try:
+                member = self._holder(name)
                 if not verified:
                     with self._phase(name, VERIFY):
-                        self.verify_one(name)
+                        self.work.verify(name, member.engine, member.platform)
                 with self._phase(name, PUBLISH):
-                    return self.push_one(name)
+                    digest = self.work.push(name, member.engine)
+                with self._lock:
+                    self._published.add(self.workspace.label(name))
+                return digest
+            except EngineLost as exc:
+                if member is not None:
+                    self.pool.mark_lost(member)
+                output.error("%s", exc)
+                if not self.pool.alive:
+                    raise
+                raise PublishError(str(exc)) from None
             except OperationError as exc:
                 output.error("%s", exc)
                 raise
@@ -283,178 +371,15 @@ class BuildRun:
                 return "not pushed: its build failed"
             return f"not pushed: {failed_label} was not published"
 
-        jobs = max(1, self.options.jobs)
         scheduler = Scheduler(
             tasks,
-            limits={BUILD: jobs, PUBLISH: jobs},
+            limits={BUILD: max(1, self.pool.total_jobs), PUBLISH: max(1, self.options.jobs)},
             clock=clock,
             on_event=on_event,
             skip_reason=skip_reason,
             fail_fast=self.options.fail_fast,
         )
         return scheduler.run(on_interrupt=self.cancel)
-
-    # -- one image ------------------------------------------------------------------------
-
-    def build_one(self, name: str, rendered: Rendered, states: Mapping[str, State]) -> str:
-        output = self.image_logger(name)
-        if self.pulling:
-            self._pull_external(name)
-            for dep in self.workspace.graph.parents[name]:  # declared and inferred
-                if states.get(dep) is State.PUBLISHED:
-                    dep_label = self.workspace.label(dep)
-                    output.info("Pulling %s, dependency of %s", dep_label, name)
-                    self.engine.pull(dep_label, self._auth())
-        label = self.workspace.label(name)
-        labels = self.labels.get(name, {})
-        if rendered.build_dockerfile is None:
-            return self._build(name, label, rendered.dockerfile, labels=labels)
-        with tempfile.TemporaryDirectory(prefix="docker-pkg-artifacts-") as scratch:
-            artifacts = self.build_stage(name, rendered.build_dockerfile, Path(scratch))
-            return self._build(
-                name,
-                label,
-                rendered.dockerfile,
-                extra_trees=[(ARTIFACTS, artifacts)],
-                labels=labels,
-            )
-
-    def _pull_external(self, name: str) -> None:
-        """Refresh the images of other trees this one's Dockerfiles name. One that cannot be
-        pulled is a warning: the build then uses the local copy, or fails with the engine's
-        reason. Credentials go only to the configured registry."""
-        registry = self.workspace.config.registry
-        for reference in self.external.get(name, ()):
-            auth = self._auth() if registry and reference.startswith(registry + "/") else None
-            self.image_logger(name).info("Pulling %s (external dependency)", reference)
-            try:
-                self.engine.pull(reference, auth)
-            except EngineLost:
-                raise
-            except OperationError as exc:
-                self.image_logger(name).warning("Could not pull %s: %s", reference, exc)
-
-    def build_stage(self, name: str, dockerfile: str, scratch: Path) -> Path:
-        """Build ``NAME-build:TAG``, take its ``/build`` out, remove it; return the tree."""
-        definition = self.workspace.definitions[name]
-        output = self.image_logger(name)
-        stage_label = f"{self.workspace.name(name)}-build:{definition.tag}"
-        self._build(name, stage_label, dockerfile, kept_as="build-stage-context.tar")
-        archive = scratch / "artifacts.tar"
-        try:
-            with archive.open("wb") as fh:
-                self.engine.export_path(stage_label, "/" + ARTIFACTS, fh)
-        finally:
-            try:
-                self.engine.remove_image(stage_label)
-            except OperationError as exc:
-                output.warning("Could not remove the build-stage image: %s", exc)
-        tree = extract_artifacts(archive, scratch / "extracted")
-        archive.unlink()
-        return tree
-
-    def _build(
-        self,
-        name: str,
-        label: str,
-        dockerfile: str,
-        *,
-        extra_trees: list[tuple[str, Path]] | None = None,
-        kept_as: str = "context.tar",
-        labels: Mapping[str, str] | None = None,
-    ) -> str:
-        """Build ``label`` from the folder of image ``name`` with ``dockerfile``."""
-        config = self.workspace.config
-        folder = self.workspace.definitions[name].path
-        output = self.image_logger(name)
-        output.info("Building %s from %s", label, folder)
-        output.debug("Rendered Dockerfile:\n%s", dockerfile)
-        context = stream_context(folder, dockerfile, extra_trees=extra_trees or ())
-        if self.keep_failed is not None:
-            kept = self.keep_failed / name
-            kept.mkdir(parents=True, exist_ok=True)
-            context = _tee(context, kept / kept_as)
-        request = BuildRequest(
-            context=context,
-            tag=label,
-            nocache=self.options.nocache,
-            buildargs=config.proxy_build_args,
-            container_limits=config.container_limits,
-            network_mode=config.network_mode,
-            labels=labels or {},
-            builder=self.options.builder or CLASSIC,
-            timeout=config.build_timeout,
-        )
-
-        def line(text: str) -> None:
-            output.info("%s", text)
-            self.on_output(name, text)
-
-        return self.engine.build(request, line)
-
-    def verify_one(self, name: str) -> None:
-        definition = self.workspace.definitions[name]
-        config = self.workspace.config
-        label = self.workspace.label(name)
-        output = self.image_logger(name)
-        argv = verify_argv(config.verify_command, config.verify_args, definition.path, label)
-        if argv is None:
-            output.info("No test for %s, skipping verification", label)
-            return
-        output.info("Verifying %s", label)
-        env = verify_environment(self.environ, config.proxy_build_args, self.engine.address)
-        started = time.time()
-
-        def clean_up() -> str:
-            removed = self.engine.remove_containers_of(label, started)
-            return f"; removed {len(removed)} container(s) it started" if removed else ""
-
-        run_verification(
-            argv,
-            env,
-            output,
-            timeout=config.verify_timeout,
-            group=self.processes,
-            on_timeout=clean_up,
-        )
-
-    def push_one(self, name: str) -> str | None:
-        """Push TAG and ``latest``; then make sure the registry has TAG with the pushed digest."""
-        repository = self.workspace.name(name)
-        tag = self.workspace.definitions[name].tag
-        self.engine.tag(f"{repository}:{tag}", repository, "latest")
-        digest = self._push(name, repository, tag)
-        self._push(name, repository, "latest")
-        self._confirm(repository, tag, digest)
-        return digest
-
-    def _push(self, name: str, repository: str, tag: str) -> str | None:
-        """One push, tried again (bounded, with backoff) when its failure may be transient."""
-        output = self.image_logger(name)
-        for attempt in range(1, PUSH_ATTEMPTS + 1):
-            output.info("Pushing %s:%s", repository, tag)
-            try:
-                return self.engine.push(
-                    repository, tag, self._auth(), lambda text: output.info("%s", text)
-                )
-            except PublishError as exc:
-                if attempt == PUSH_ATTEMPTS or _PERMANENT_PUSH_FAILURE.search(str(exc)):
-                    raise
-                delay = PUSH_BACKOFF * 2 ** (attempt - 1)
-                output.warning("%s; trying again in %.0fs", exc, delay)
-                time.sleep(delay)
-        raise AssertionError("unreachable")
-
-    def _confirm(self, repository: str, tag: str, digest: str | None) -> None:
-        if self.registry is None:
-            return
-        status = self.registry.manifest(self.registry.repository_path(repository), tag)
-        if not status.exists:
-            raise PublishError(f"{repository}:{tag} was pushed, but the registry does not have it")
-        if digest and status.digest and digest != status.digest:
-            raise PublishError(
-                f"{repository}:{tag} was pushed as {digest}, but the registry has {status.digest}"
-            )
 
     # -- results --------------------------------------------------------------------------
 
@@ -487,8 +412,8 @@ class BuildRun:
                 result.log_file = self._logs[name].path
             with self._lock:
                 result.phases.update(self._phases.get(name, {}))
-            if BUILD in result.phases:
-                result.engine = self.engine.address
+            result.engine = self._engines.get(name)
+            result.retries = list(self._retries.get(name, []))
             results.append(result)
         return results
 
@@ -513,14 +438,6 @@ def _apply(result: ImageResult, task: Task) -> bool:
     else:
         result.outcome, result.digest, result.pushed = Outcome.PUBLISHED, task.value, True
     return True
-
-
-def _tee(chunks: Iterable[bytes], path: Path) -> Iterator[bytes]:
-    """Pass the context through, keeping an exact copy in ``path``."""
-    with path.open("wb") as copy:
-        for chunk in chunks:
-            copy.write(chunk)
-            yield chunk
 
 
 def _initial_outcome(state: State) -> Outcome:

@@ -32,6 +32,8 @@ class Progress(Protocol):
 
     def message(self, line: str) -> None: ...
 
+    def placed(self, name: str, engine: str) -> None: ...
+
     def __enter__(self) -> Progress: ...
 
     def __exit__(self, *exc: object) -> None: ...
@@ -79,6 +81,9 @@ class PlainProgress:
         if not self.quiet:
             self._say(line)
 
+    def placed(self, name: str, engine: str) -> None:
+        return
+
     def __enter__(self) -> PlainProgress:
         return self
 
@@ -115,6 +120,7 @@ class RichProgress:
         self._lock = threading.Lock()
         self._running: dict[str, tuple[str, float]] = {}
         self._step: dict[str, str] = {}
+        self._where: dict[str, str] = {}
         self._finished: set[str] = set()
         self._failed = self._skipped = 0
         self._began = time.monotonic()
@@ -149,7 +155,8 @@ class RichProgress:
             )
             running = sorted(self._running.items(), key=lambda item: item[1][1])
             rows = [
-                f"  {what:<10} {now - since:5.1f}s  {self.labels[name]}  {self._engine}  "
+                f"  {what:<10} {now - since:5.1f}s  {self.labels[name]}  "
+                f"{self._where.get(name, self._engine)}  "
                 f"{self._step.get(name, '')}"
                 for name, (what, since) in running
             ]
@@ -212,6 +219,10 @@ class RichProgress:
 
     def message(self, line: str) -> None:
         self._print(line)
+
+    def placed(self, name: str, engine: str) -> None:
+        with self._lock:
+            self._where[name] = engine
 
     def __enter__(self) -> RichProgress:
         self._live.start()

@@ -64,6 +64,7 @@ def report_document(run: RunInfo, results: list[ImageResult]) -> dict[str, Any]:
                 "parents": list(r.parents),
                 "why": r.why,
                 "engine": r.engine,
+                "retries": list(r.retries),
                 "phases": {
                     kind: {"started": _time(start), "ended": _time(end)}
                     for kind, (start, end) in r.phases.items()

@@ -9,8 +9,10 @@ task starts. Events are delivered on the calling thread only, so output never in
 
 from __future__ import annotations
 
+import heapq
 import logging
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -61,6 +63,10 @@ class Scheduler:
     _stop_reason: str = ""
     _dependents: dict[str, list[str]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    # Kept as the run goes, so that a tree of thousands of images costs no scan per event:
+    _waiting: dict[str, int] = field(default_factory=dict)  # unfinished dependencies
+    _ready: dict[str, list[tuple[int, str]]] = field(default_factory=dict)  # heaps, per kind
+    _running: Counter[str] = field(default_factory=Counter)
 
     def __post_init__(self) -> None:
         for task in self.tasks.values():
@@ -68,24 +74,21 @@ class Scheduler:
                 if dep not in self.tasks:
                     raise ValueError(f"{task.key} depends on unknown task {dep}")
                 self._dependents.setdefault(dep, []).append(task.key)
+        for task in self.tasks.values():
+            self._waiting[task.key] = sum(
+                1 for d in task.deps if self.tasks[d].status is not Status.DONE
+            )
+            if task.status is Status.PENDING and self._waiting[task.key] == 0:
+                self._make_ready(task)
+
+    def _make_ready(self, task: Task) -> None:
+        heapq.heappush(self._ready.setdefault(task.kind, []), (-task.priority, task.key))
 
     def stop(self, reason: str) -> None:
         """Start nothing new; tasks not yet started will be skipped with ``reason``."""
         with self._lock:
             if not self._stop_reason:
                 self._stop_reason = reason
-
-    def _ready(self) -> list[Task]:
-        ready = [
-            t
-            for t in self.tasks.values()
-            if t.status is Status.PENDING
-            and all(self.tasks[d].status is Status.DONE for d in t.deps)
-        ]
-        return sorted(ready, key=lambda t: (-t.priority, t.key))
-
-    def _running(self, kind: str) -> int:
-        return sum(1 for t in self.tasks.values() if t.kind == kind and t.status is Status.RUNNING)
 
     def run(self, on_interrupt: Callable[[], None] = lambda: None) -> bool:
         """Run every task; return False when interrupted (KeyboardInterrupt)."""
@@ -109,23 +112,37 @@ class Scheduler:
         return not interrupted
 
     def _start_ready(self, pool: ThreadPoolExecutor, futures: dict[Future[Any], Task]) -> None:
+        """Start ready tasks, the highest priority first (then by key), within each kind's
+        limit."""
         if self._stop_reason:
             return
-        for task in self._ready():
-            if self._running(task.kind) >= self.limits.get(task.kind, 1):
-                continue
-            task.status = Status.RUNNING
+        starting = []
+        for kind, heap in self._ready.items():
+            while heap and self._running[kind] < self.limits.get(kind, 1):
+                task = self.tasks[heapq.heappop(heap)[1]]
+                if task.status is not Status.PENDING:
+                    continue  # skipped meanwhile
+                task.status = Status.RUNNING
+                self._running[kind] += 1
+                starting.append(task)
+        for task in sorted(starting, key=lambda t: (-t.priority, t.key)):
             task.started = self.clock()
             futures[pool.submit(task.run)] = task
             self.on_event(task)
 
     def _finish(self, task: Task, future: Future[Any]) -> None:
         task.ended = self.clock()
+        self._running[task.kind] -= 1
         error = future.exception()
         if error is None:
             task.status = Status.DONE
             task.value = future.result()
             self.on_event(task)
+            for key in self._dependents.get(task.key, ()):
+                self._waiting[key] -= 1
+                dependent = self.tasks[key]
+                if self._waiting[key] == 0 and dependent.status is Status.PENDING:
+                    self._make_ready(dependent)
             return
         task.status = Status.FAILED
         if isinstance(error, OperationError):

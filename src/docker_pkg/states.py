@@ -6,17 +6,23 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Protocol
 
-from docker_pkg.engine import Engine
 from docker_pkg.plan import State, resolve_state
 from docker_pkg.registry import RegistryClient
 from docker_pkg.workspace import Workspace
 
 
+class TagSource(Protocol):
+    """An engine, or a pool of them: what images are there."""
+
+    def local_tags(self) -> set[str]: ...
+
+
 @dataclass(frozen=True)
 class StateScan:
     workspace: Workspace
-    engine: Engine | None
+    engine: TagSource | None
     registry: RegistryClient | None
     pull: bool = True
 

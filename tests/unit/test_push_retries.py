@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from docker_pkg import pipeline
+from docker_pkg import image_work
 from docker_pkg.config import config_from_mapping
 from docker_pkg.errors import PublishError
-from docker_pkg.pipeline import BuildOptions, BuildRun
+from docker_pkg.image_work import ImageWork
+from docker_pkg.logs import ImageLog
 from docker_pkg.registry import ManifestStatus
 from docker_pkg.workspace import Workspace
 from tests.helpers import write_image
@@ -48,15 +49,26 @@ class FakeRegistry:
         return full_name.split("/", 1)[1]
 
 
-def run(tmp_path: Path, engine: FakeEngine, registry: FakeRegistry) -> BuildRun:
-    write_image(tmp_path, "img")
-    workspace = Workspace.load(tmp_path, config_from_mapping({"registry": "reg.example"}))
-    return BuildRun(workspace, engine, registry, BuildOptions())  # type: ignore[arg-type]
+class Pusher:
+    """The push of image ``img`` through ImageWork, on the fake engine and registry."""
+
+    def __init__(self, tmp_path: Path, engine: FakeEngine, registry: FakeRegistry):
+        write_image(tmp_path, "img")
+        workspace = Workspace.load(tmp_path, config_from_mapping({"registry": "reg.example"}))
+        self.engine = engine
+        self.work = ImageWork(workspace, registry, ImageLog)  # type: ignore[arg-type]
+
+    def push_one(self, name: str) -> str | None:
+        return self.work.push(name, self.engine)  # type: ignore[arg-type]
+
+
+def run(tmp_path: Path, engine: FakeEngine, registry: FakeRegistry) -> Pusher:
+    return Pusher(tmp_path, engine, registry)
 
 
 @pytest.fixture(autouse=True)
 def no_waiting(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(pipeline, "PUSH_BACKOFF", 0.0)
+    monkeypatch.setattr(image_work, "PUSH_BACKOFF", 0.0)
 
 
 def test_transient_failures_are_retried(tmp_path: Path) -> None:
@@ -70,7 +82,7 @@ def test_retries_are_bounded(tmp_path: Path) -> None:
     engine = FakeEngine(["EOF"] * 5)
     with pytest.raises(PublishError, match="EOF"):
         run(tmp_path, engine, FakeRegistry(ManifestStatus(True, DIGEST))).push_one("img")
-    assert len(engine.pushes) == pipeline.PUSH_ATTEMPTS
+    assert len(engine.pushes) == image_work.PUSH_ATTEMPTS
 
 
 def test_refusals_are_not_retried(tmp_path: Path) -> None:

@@ -38,10 +38,11 @@ from docker_pkg.plan import (
     selection,
     state_reason,
 )
-from docker_pkg.progress import make_progress
+from docker_pkg.pool import EnginePool
+from docker_pkg.progress import Progress, make_progress
 from docker_pkg.registry import RegistryClient
 from docker_pkg.report import RunInfo, report_document, write_json, write_junit
-from docker_pkg.scheduler import Status
+from docker_pkg.scheduler import Status, Task
 from docker_pkg.states import StateScan
 from docker_pkg.templates import Rendered
 from docker_pkg.workspace import Workspace
@@ -81,7 +82,7 @@ def build(
     *,
     config: Config,
     directory: Path,
-    engine: Engine | None,
+    pool: EnginePool | None,
     select: str | None,
     options: BuildOptions,
     tag_suffix: str,
@@ -92,8 +93,8 @@ def build(
     environ: Mapping[str, str] | None = None,
     stdout: TextIO | None = None,
 ) -> int:
-    """Scan, plan, then (unless a dry run) build, verify and publish. ``engine`` may be None
-    for a dry run only: local states are then unknown."""
+    """Scan, plan, then (unless a dry run) build, verify and publish on the engines of
+    ``pool``, which may be None for a dry run only: local states are then unknown."""
     environ = os.environ if environ is None else environ
     out = stdout or sys.stdout
     started = clock()
@@ -106,10 +107,9 @@ def build(
     external = workspace.external_references(everything)
     if not machine_output:
         _say_external(say, workspace, external)
-    if engine is None and outputs.dry_run_format is None:
+    if pool is None and outputs.dry_run_format is None:
         raise EngineError("building needs a Docker engine, and none is reachable")
-    if engine is not None:
-        options = replace(options, builder=_resolve_builder(config, engine, options.builder, say))
+    platform, options = _on_pool(pool, config, options, say)
     credentials = _credentials(config, environ, redactor)
     registry = registry_client(config, credentials)
     with contextlib.ExitStack() as stack:
@@ -118,7 +118,7 @@ def build(
         if lock is not None and outputs.dry_run_format is None:
             # Before the scan: a run that waited must see what the other one built.
             stack.enter_context(lock.held(say))
-        scan = StateScan(workspace, engine, registry, options.pull)
+        scan = StateScan(workspace, pool, registry, options.pull)
         plan = _plan(workspace, everything, scan, select, publishing=credentials is not None)
         if outputs.dry_run_format is not None:
             _dry_run(
@@ -131,10 +131,11 @@ def build(
                 estimate=_estimate(workspace, plan.chain, outputs.history, options.jobs),
             )
             return 0
-        assert engine is not None
+        assert pool is not None
+        pool.durations = _past_durations(outputs.history)
         run = BuildRun(
             workspace,
-            engine,
+            pool,
             registry,
             options,
             log_dir=_usable_log_dir(outputs.log_dir, say),
@@ -143,22 +144,12 @@ def build(
             credentials=credentials,
             labels=_labels(workspace, everything, directory, plan.chain),
             external=external,
+            platform=platform,
         )
         stack.callback(run.close_logs)
         _announce(say, run, plan, publishing=credentials is not None)
         tasks = run.tasks(plan.chain, plan.rendered, plan.states, plan.to_publish)
-        per_image = Counter(key.split(":", 1)[1] for key in tasks)
-        progress = make_progress(
-            outputs.progress,
-            workspace.labels,
-            {n: per_image[n] for n in sorted(per_image, key=chain_order(plan.chain))},
-            out,
-            parents=workspace.graph.parents,
-            durations=_past_durations(outputs.history),
-            jobs=options.jobs,
-            engine=engine_name(engine.address),
-        )
-        run.on_output = progress.output
+        progress = _progress(outputs.progress, run, plan, tasks, out)
         why = _why(workspace, plan, select, run.pulling, _last_tags(outputs.history))
 
         def snapshot() -> dict[str, Any]:
@@ -171,7 +162,7 @@ def build(
                 False,
                 run.log_dir,
                 builder=options.builder,
-                engines=(engine.address,),
+                engines=pool.describe(),
             )
             return report_document(info, run.results(tasks, plan.states, why))
 
@@ -194,7 +185,7 @@ def build(
         not finished,
         run.log_dir,
         builder=options.builder,
-        engines=(engine.address,),
+        engines=pool.describe(),
     )
     _records(say, outputs, info, results)
     if outputs.logfile is not None:
@@ -221,6 +212,55 @@ def _past_durations(history: Path | None) -> dict[str, float]:
     except (sqlite3.Error, OSError) as exc:
         log.info("No estimates from the build history: %s", exc)
         return {}
+
+
+def _progress(
+    mode: str, run: BuildRun, plan: _Plan, tasks: Mapping[str, Task], out: TextIO
+) -> Progress:
+    """The view of the run, wired to it: output lines, where each image goes."""
+    per_image = Counter(key.split(":", 1)[1] for key in tasks)
+    pool = run.pool
+    progress = make_progress(
+        mode,
+        run.workspace.labels,
+        {n: per_image[n] for n in sorted(per_image, key=chain_order(plan.chain))},
+        out,
+        parents=run.workspace.graph.parents,
+        durations=pool.durations,
+        jobs=pool.total_jobs,
+        engine=engine_name(pool.members[0].address) if len(pool.members) == 1 else "",
+    )
+    run.on_placed = progress.placed
+    run.on_output = progress.output
+    return progress
+
+
+def _on_pool(
+    pool: EnginePool | None, config: Config, options: BuildOptions, say: Callable[[str], None]
+) -> tuple[str, BuildOptions]:
+    """The platform of the run and the builder it uses (chosen on its first engine)."""
+    if pool is None:
+        return "", options
+    platform = _run_platform(pool, say)
+    first = next(m for m in pool.alive if not platform or m.platform == platform)
+    builder = _resolve_builder(config, first.engine, options.builder, say)
+    return platform, replace(options, builder=builder)
+
+
+def _run_platform(pool: EnginePool, say: Callable[[str], None]) -> str:
+    """The platform images are built for: the engines' own (one run builds one platform;
+    an engine of another platform takes no work, and says so)."""
+    platforms = [m.platform for m in pool.alive if m.platform]
+    if not platforms:
+        return ""
+    platform = platforms[0]
+    for member in pool.alive:
+        if member.platform and member.platform != platform:
+            say(
+                f" WARNING: engine {member.name} builds for {member.platform}, this run for "
+                f"{platform}: it takes no work (images of several platforms are not built yet)"
+            )
+    return platform
 
 
 def _announce(say: Callable[[str], None], run: BuildRun, plan: _Plan, *, publishing: bool) -> None:
