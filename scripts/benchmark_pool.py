@@ -55,7 +55,8 @@ def lower_bound(tree: Tree, slots: int) -> float:
     chain: dict[str, float] = {}
     for name, parent in tree.parents.items():  # parents come first
         chain[name] = tree.duration[name] + (chain[parent] if parent else 0.0)
-    return max(max(chain.values()), sum(tree.duration.values()) / slots)
+    critical = max(chain.values())
+    return max(critical, sum(tree.duration.values()) / slots)
 
 
 class SimEngine:

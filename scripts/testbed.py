@@ -96,6 +96,38 @@ def wait_until(
 
 
 @dataclass
+class SideEngine:
+    """An engine started next to the test bed's own: its address, process and, for a TLS
+    one, the client's (ca, cert, key)."""
+
+    name: str
+    docker_host: str
+    proc: subprocess.Popen[bytes]
+    client_tls: tuple[Path, Path, Path] | None = None
+
+    def answers(self) -> bool:
+        if self.client_tls is None:
+            return engine_answers(self.docker_host)
+        ca, cert, key = self.client_tls
+        url = self.docker_host.replace("tcp://", "https://") + "/_ping"
+        try:
+            answer = requests.get(url, cert=(str(cert), str(key)), verify=str(ca), timeout=2)
+        except requests.RequestException:
+            return False
+        return answer.status_code == 200
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+
+
+@dataclass(frozen=True)
+class SshAccess:
+    url: str
+    bin_dir: Path  # put first on PATH: its ssh knows the key and the port
+
+
+@dataclass
 class Testbed:
     """Starts (and later stops) a private dockerd and a registry under one temporary folder."""
 
@@ -177,46 +209,50 @@ class Testbed:
         self._registries[address] = (proc, argv)
         wait_until(lambda: registry_answers(address), "docker-registry", 30, proc)
 
-    def make_tls(self) -> tuple[Path, Path, Path]:
-        """A self-signed CA and a server certificate for 127.0.0.1: (ca, cert, key)."""
+    def _openssl(self, *args: str) -> None:
+        subprocess.run(["openssl", *args], check=True, capture_output=True)
+
+    def _ca(self) -> tuple[Path, Path]:
         d = self.root / "tls"
         d.mkdir(exist_ok=True)
         ca, ca_key = d / "ca.crt", d / "ca.key"
-        cert, key, csr = d / "server.crt", d / "server.key", d / "server.csr"
-        ext = d / "ext.cnf"
-        ext.write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+        if not ca.exists():
+            self._openssl(
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=docker-pkg test CA",
+                "-keyout",
+                str(ca_key),
+                "-out",
+                str(ca),
+            )
+        return ca, ca_key
 
-        def openssl(*args: str) -> None:
-            subprocess.run(["openssl", *args], check=True, capture_output=True)
-
-        openssl(
+    def _signed(self, name: str, subject: str, extensions: str) -> tuple[Path, Path]:
+        """A key and a certificate signed by the test CA: (cert, key)."""
+        ca, ca_key = self._ca()
+        d = self.root / "tls"
+        cert, key, csr, ext = (d / f"{name}.{s}" for s in ("crt", "key", "csr", "cnf"))
+        ext.write_text(extensions)
+        self._openssl(
             "req",
-            "-x509",
             "-newkey",
             "rsa:2048",
             "-nodes",
-            "-days",
-            "2",
             "-subj",
-            "/CN=docker-pkg test CA",
-            "-keyout",
-            str(ca_key),
-            "-out",
-            str(ca),
-        )
-        openssl(
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-subj",
-            "/CN=127.0.0.1",
+            subject,
             "-keyout",
             str(key),
             "-out",
             str(csr),
         )
-        openssl(
+        self._openssl(
             "x509",
             "-req",
             "-in",
@@ -233,7 +269,95 @@ class Testbed:
             "-out",
             str(cert),
         )
-        return ca, cert, key
+        return cert, key
+
+    def make_tls(self) -> tuple[Path, Path, Path]:
+        """A self-signed CA and a server certificate for 127.0.0.1: (ca, cert, key)."""
+        cert, key = self._signed(
+            "server", "/CN=127.0.0.1", "subjectAltName=IP:127.0.0.1,DNS:localhost\n"
+        )
+        return self._ca()[0], cert, key
+
+    def make_client_cert(self) -> tuple[Path, Path]:
+        """A client certificate of the test CA, for engines that verify clients: (cert, key)."""
+        return self._signed("client", "/CN=docker-pkg client", "extendedKeyUsage=clientAuth\n")
+
+    def start_side_engine(self, name: str, *, tls: bool = False) -> SideEngine:
+        """One more private engine: on a unix socket, or on ``tcp://127.0.0.1:PORT``
+        requiring client certificates of the test CA."""
+        d = self.root / f"engine-{name}"
+        d.mkdir(exist_ok=True)
+        argv = [
+            "dockerd",
+            "--bridge=none",
+            "--iptables=false",
+            "--ip-masq=false",
+            "--ip6tables=false",
+            f"--data-root={d / 'data'}",
+            f"--exec-root={d / 'exec'}",
+            f"--pidfile={d / 'docker.pid'}",
+            "--storage-driver=overlay2",
+        ]
+        client: tuple[Path, Path, Path] | None = None
+        if tls:
+            ca, cert, key = self.make_tls()
+            port = free_port()
+            argv += [
+                "--tlsverify",
+                f"--tlscacert={ca}",
+                f"--tlscert={cert}",
+                f"--tlskey={key}",
+                f"--host=tcp://127.0.0.1:{port}",
+            ]
+            host = f"tcp://127.0.0.1:{port}"
+            client_cert, client_key = self.make_client_cert()
+            client = (ca, client_cert, client_key)
+        else:
+            host = f"unix://{d / 'docker.sock'}"
+            argv.append(f"--host={host}")
+        (d / "exec" / "containerd" / "containerd.pid").unlink(missing_ok=True)
+        proc = self._spawn(f"dockerd-{name}", argv)
+        engine = SideEngine(name, host, proc, client)
+        wait_until(engine.answers, f"dockerd {name}", 60, proc)
+        return engine
+
+    def start_sshd(self, engine_socket: str) -> SshAccess:
+        """A private sshd on loopback that lets a throwaway key in, its session forced to
+        ``docker system dial-stdio`` against ``engine_socket``; and an ``ssh`` on a PATH of
+        its own that knows the key and the port (as a user's ssh config would)."""
+        d = self.root / "ssh"
+        d.mkdir(exist_ok=True)
+        host_key, user_key = d / "host_key", d / "user_key"
+        for key in (host_key, user_key):
+            subprocess.run(
+                ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True
+            )
+        forced = f'command="DOCKER_HOST={engine_socket} docker system dial-stdio"'
+        authorized = d / "authorized_keys"
+        authorized.write_text(f"{forced} {(d / 'user_key.pub').read_text()}")
+        authorized.chmod(0o600)
+        port = free_port()
+        config = d / "sshd_config"
+        config.write_text(
+            f"Port {port}\nListenAddress 127.0.0.1\nHostKey {host_key}\n"
+            f"AuthorizedKeysFile {authorized}\nPasswordAuthentication no\n"
+            "PermitRootLogin prohibit-password\nUsePAM no\nStrictModes no\n"
+            f"PidFile {d / 'sshd.pid'}\n"
+        )
+        Path("/run/sshd").mkdir(exist_ok=True)
+        proc = self._spawn("sshd", ["/usr/sbin/sshd", "-D", "-e", "-f", str(config)])
+        wait_until(lambda: port_open(port), "sshd", 30, proc)
+        client = d / "ssh_config"
+        client.write_text(
+            f"Host 127.0.0.1\n  Port {port}\n  IdentityFile {user_key}\n"
+            "  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n  LogLevel ERROR\n"
+        )
+        bin_dir = d / "bin"
+        bin_dir.mkdir(exist_ok=True)
+        wrapper = bin_dir / "ssh"
+        wrapper.write_text(f'#!/bin/sh\nexec /usr/bin/ssh -F {client} "$@"\n')
+        wrapper.chmod(0o755)
+        return SshAccess(f"ssh://root@127.0.0.1:{port}", bin_dir)
 
     def make_htpasswd(self, user: str, password: str) -> Path:
         path = self.root / "htpasswd"

@@ -35,6 +35,7 @@ from docker_pkg.errors import (
     PublishError,
     UsageError,
 )
+from docker_pkg.sshrelay import SshRelay
 
 log = logging.getLogger(__name__)
 
@@ -170,6 +171,20 @@ def _error_text(chunk: Mapping[str, Any]) -> str:
     return f"{message} (exit code {code})" if code else message
 
 
+class _APIClient(docker.APIClient):
+    """The SDK's client, deaf to the environment's HTTP settings: requests lets
+    ``REQUESTS_CA_BUNDLE`` and the like override the CA given for a TLS engine (psf/requests
+    issue 3829), and an HTTP proxy has no business between us and an engine."""
+
+    @property
+    def trust_env(self) -> bool:
+        return False
+
+    @trust_env.setter
+    def trust_env(self, value: bool) -> None:
+        return
+
+
 @dataclass(frozen=True)
 class TLSFiles:
     """Client certificate, key and CA of a ``tcp://`` engine that verifies its clients."""
@@ -196,17 +211,21 @@ class DockerEngine:
             kwargs["tls"] = docker.tls.TLSConfig(
                 client_cert=(tls.cert, tls.key), ca_cert=tls.ca, verify=True
             )
+        self._relay: SshRelay | None = None
         if str(kwargs.get("base_url", "")).startswith("ssh://"):
-            kwargs["use_ssh_client"] = True  # the system's ssh, its config and agent
+            self._relay = SshRelay(str(kwargs["base_url"]))
         self._base_url = str(kwargs.get("base_url") or "unix:///var/run/docker.sock")
+        if self._relay is not None:
+            kwargs["base_url"] = self._relay.url
         self._cancelled = threading.Event()
         self._lock = threading.Lock()
         self._active: set[requests.Response] = set()
         self._expired: set[requests.Response] = set()
         self._bridge: bool | None = None
         try:
-            self._api = docker.APIClient(version="auto", timeout=timeout, **kwargs)
+            self._api = _APIClient(version="auto", timeout=timeout, **kwargs)
         except docker.errors.DockerException as exc:
+            self._close_relay()
             raise EngineError(
                 f"cannot reach the Docker engine at {self._base_url}: {exc}"
             ) from None
@@ -217,6 +236,11 @@ class DockerEngine:
 
     def close(self) -> None:
         self._api.close()
+        self._close_relay()
+
+    def _close_relay(self) -> None:
+        if self._relay is not None:
+            self._relay.close()
 
     def _lost(self, what: str, exc: BaseException) -> EngineLost:
         reason = str(exc).strip() or type(exc).__name__
