@@ -1,0 +1,198 @@
+"""A pool of real engines: a tree spread over two, remote engines over ssh:// and tcp://
+with TLS, and one engine of two killed mid-run."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.helpers import write_image
+from tests.integration.conftest import Bed, Project, add_base
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def side(bed: Bed) -> Iterator[Any]:
+    """Engines of this module's own, started next to the test bed's."""
+    extra = bed.module.Testbed()
+    try:
+        yield extra
+    finally:
+        extra.stop()
+
+
+def tree(project: Project, busybox: Path, children: int, run: str = "true") -> None:
+    add_base(project, busybox)
+    for index in range(children):
+        name = f"child{index}"
+        write_image(
+            project.images,
+            name,
+            template=f'FROM {{{{ "base" | image_tag }}}}\nRUN {run} && echo {name} > /who\n',
+            depends=["base"],
+        )
+        write_image(
+            project.images,
+            f"grand{index}",
+            template=f'FROM {{{{ "{name}" | image_tag }}}}\nRUN test "$(cat /who)" = {name}\n',
+            depends=[name],
+        )
+
+
+def pool_config(project: Project, engines: list[dict[str, Any]]) -> None:
+    project.write_config(username=None, password=None, engines=engines)
+
+
+def build(project: Project, *args: str, env: dict[str, str] | None = None) -> dict[str, Any]:
+    report = project.root / "report.json"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "docker_pkg",
+            "-c",
+            str(project.root / "config.yaml"),
+            "build",
+            "--progress",
+            "plain",
+            "--report",
+            str(report),
+            *args,
+            str(project.images),
+        ],
+        cwd=project.root,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    document: dict[str, Any] = json.loads(report.read_text())
+    document["_process"] = proc
+    return document
+
+
+def test_a_tree_spread_over_two_engines(project: Project, busybox: Path, side: Any) -> None:
+    if project.builder != "buildkit":
+        pytest.skip("placement does not depend on the builder")
+    other = side.start_side_engine("second")
+    tree(project, busybox, children=4, run="sleep 1")
+    pool_config(
+        project,
+        [
+            {"name": "first", "url": project.bed.docker_host, "jobs": 1},
+            {"name": "second", "url": other.docker_host, "jobs": 1},
+        ],
+    )
+    report = build(project)
+    proc = report["_process"]
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    images = {i["name"]: i for i in report["images"]}
+    assert {i["state"] for i in images.values()} == {"verified"}
+    used = {i["engine"] for i in images.values()}
+    assert used == {"first", "second"}
+    assert [e.split(" ")[0] for e in report["engines"]] == ["first", "second"]
+    # a child built where its parent was not had the parent streamed there first
+    moved = [n for n, i in images.items() if "move" in i["phases"]]
+    assert moved
+    for name in moved:
+        parent = images[name]["parents"][0]
+        assert images[parent]["engine"] != images[name]["engine"]
+
+
+def test_remote_engines_over_ssh_and_tcp_with_tls(
+    project: Project, busybox: Path, side: Any
+) -> None:
+    if project.builder != "buildkit":
+        pytest.skip("reaching engines does not depend on the builder")
+    secure = side.start_side_engine("tls", tls=True)
+    behind_ssh = side.start_side_engine("behind-ssh")
+    ssh = side.start_sshd(behind_ssh.docker_host)
+    ca, cert, key = (str(p) for p in secure.client_tls)
+    tree(project, busybox, children=3, run="sleep 2")
+    pool_config(
+        project,
+        [
+            {"name": "local", "url": project.bed.docker_host, "jobs": 1},
+            {
+                "name": "tls",
+                "url": secure.docker_host,
+                "jobs": 1,
+                "tls": {"ca": ca, "cert": cert, "key": key},
+            },
+            {"name": "ssh", "url": ssh.url, "jobs": 1},
+        ],
+    )
+    report = build(project, env={"PATH": f"{ssh.bin_dir}:{os.environ['PATH']}"})
+    proc = report["_process"]
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    images = report["images"]
+    assert {i["state"] for i in images} == {"verified"}
+    assert {i["engine"] for i in images} == {"local", "tls", "ssh"}
+
+
+def test_one_of_two_engines_killed_mid_run(project: Project, busybox: Path, side: Any) -> None:
+    if project.builder != "buildkit":
+        pytest.skip("losing an engine does not depend on the builder")
+    doomed = side.start_side_engine("doomed")
+    survivor = side.start_side_engine("survivor")
+    tree(project, busybox, children=2, run="sleep 8")
+    pool_config(
+        project,
+        [
+            {"name": "doomed", "url": doomed.docker_host, "jobs": 1},
+            {"name": "survivor", "url": survivor.docker_host, "jobs": 1},
+        ],
+    )
+    config = yaml.safe_load((project.root / "config.yaml").read_text())
+    assert len(config["engines"]) == 2
+    report_path = project.root / "report.json"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "docker_pkg",
+            "-c",
+            str(project.root / "config.yaml"),
+            "build",
+            "--progress",
+            "plain",
+            "--report",
+            str(report_path),
+            str(project.images),
+        ],
+        cwd=project.root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    log = project.root / "docker-pkg-build.log"
+    while log.read_text().count("sleep 8") < 2 if log.exists() else True:
+        assert time.monotonic() < deadline, "the two slow builds never both started"
+        time.sleep(0.2)
+    doomed.kill()
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, out + err
+    assert "Traceback" not in out + err
+    images = {i["name"]: i for i in json.loads(report_path.read_text())["images"]}
+    assert {i["state"] for i in images.values()} == {"verified"}
+    retried = [n for n, i in images.items() if i["retries"]]
+    assert retried, "the build on the killed engine was not tried again"
+    for name in retried:
+        assert images[name]["retries"][0].startswith("doomed: ")
+        assert "lost the engine" in images[name]["retries"][0]
+        assert images[name]["engine"] == "survivor"
+    # everything after the loss went to the survivor
+    late = [i for i in images.values() if i["name"].startswith("grand")]
+    assert {i["engine"] for i in late} == {"survivor"}
