@@ -48,6 +48,7 @@ class Bar:
     end: float
     lane: int
     critical: bool
+    lane_name: str = ""
 
 
 def critical_path(images: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -103,23 +104,28 @@ def timeline_bars(images: Sequence[Mapping[str, Any]], started: datetime) -> lis
     """One bar per phase, laid in lanes: an image's build and verify share a build slot, its
     push takes a publish slot (drawn below the build slots)."""
     critical = set(critical_path(images))
-    builds, pushes = [], []
+    builds: dict[str, list[tuple[str, list[tuple[str, float, float]]]]] = {}
+    pushes: list[tuple[str, list[tuple[str, float, float]]]] = []
     for image in images:
         spans = _spans(image, started)
         if slot := [s for s in spans if s[0] != "publish"]:
-            builds.append((image["name"], slot))
+            builds.setdefault(str(image.get("engine") or ""), []).append((image["name"], slot))
         if push := [s for s in spans if s[0] == "publish"]:
             pushes.append((image["name"], push))
-    builds.sort(key=lambda w: w[1][0][1])
-    pushes.sort(key=lambda w: w[1][0][1])
-    build_lanes = _assign_lanes(builds)
-    offset = max(build_lanes, default=-1) + 1
-    push_lanes = [lane + offset for lane in _assign_lanes(pushes)]
-    return [
-        Bar(name, phase, begin, end, lane, name in critical)
-        for (name, spans), lane in zip([*builds, *pushes], [*build_lanes, *push_lanes], strict=True)
-        for phase, begin, end in spans
-    ]
+    groups = [(engine or "slot", work) for engine, work in sorted(builds.items())]
+    groups.append(("push", pushes))
+    bars: list[Bar] = []
+    offset = 0
+    for prefix, work in groups:
+        work.sort(key=lambda w: w[1][0][1])
+        lanes = _assign_lanes(work)
+        bars.extend(
+            Bar(name, phase, begin, end, offset + lane, name in critical, f"{prefix} {lane + 1}")
+            for (name, spans), lane in zip(work, lanes, strict=True)
+            for phase, begin, end in spans
+        )
+        offset += max(lanes, default=-1) + 1
+    return bars
 
 
 def _timeline_svg(bars: list[Bar], duration: float) -> str:
@@ -132,12 +138,12 @@ def _timeline_svg(bars: list[Bar], duration: float) -> str:
         f'<svg class="timeline" width="{TIMELINE_WIDTH}" height="{height}" '
         f'viewBox="0 0 {TIMELINE_WIDTH} {height}" font-family="sans-serif" font-size="11">'
     ]
-    publish_lanes = {b.lane for b in bars if b.phase == "publish"}
+    names = {b.lane: b.lane_name for b in bars}
     for lane in range(lanes):
         y = lane * LANE_HEIGHT
-        name = "push" if lane in publish_lanes else "slot"
+        name = html.escape(names.get(lane, "")[:12])
         parts.append(
-            f'<text x="2" y="{y + BAR_HEIGHT}" fill="#616161">{name} {lane + 1}</text>'
+            f'<text x="2" y="{y + BAR_HEIGHT}" fill="#616161">{name}</text>'
             f'<line x1="{LABEL_WIDTH}" x2="{TIMELINE_WIDTH}" y1="{y + LANE_HEIGHT - 2}" '
             f'y2="{y + LANE_HEIGHT - 2}" stroke="#eeeeee"/>'
         )

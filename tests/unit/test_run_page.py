@@ -169,3 +169,16 @@ def test_a_live_page_reloads_and_shows_running_images() -> None:
     assert '<meta http-equiv="refresh" content="3">' in page
     assert 'data-outcome="running"' in page
     assert "running…" in page
+
+
+def test_each_engine_has_lanes_of_its_own() -> None:
+    images = [
+        image("x", "verified", phases={"build": (0, 4)}, engine="left"),
+        image("y", "verified", phases={"build": (1, 3)}, engine="left"),
+        image("z", "verified", phases={"move": (0, 1), "build": (1, 2)}, engine="right"),
+    ]
+    names = {b.image: b.lane_name for b in timeline_bars(images, T0) if b.phase == "build"}
+    assert names == {"x": "left 1", "y": "left 2", "z": "right 1"}
+    page = render_page(document(images), use_graphviz=False)
+    assert ">right 1</text>" in page
+    assert 'data-image="z" data-phase="move"' in page
