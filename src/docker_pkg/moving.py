@@ -36,10 +36,13 @@ def bring(
     auth: Auth,
     output: logging.Logger | logging.LoggerAdapter[logging.Logger],
 ) -> list[str]:
-    """Make every image of ``labels`` present on ``member``; returns those it moved."""
+    """Make every image of ``labels`` present on ``member``; returns those it moved. A
+    published one is pulled even when present, as the reference refreshes published
+    dependencies before each build."""
     moved = []
     for label in labels:
-        if label in member.holds:
+        held = label in member.holds
+        if held and not published(label):
             continue
         started = time.monotonic()
         if published(label):
@@ -58,5 +61,6 @@ def bring(
             member.engine.load(stream)
             pool.note_move(stream.size, time.monotonic() - started)
         pool.record(member, label)
-        moved.append(label)
+        if not held:
+            moved.append(label)
     return moved
