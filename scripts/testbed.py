@@ -82,6 +82,22 @@ def registry_answers(address: str) -> bool:
         return False
 
 
+def dockerd_argv(folder: Path) -> list[str]:
+    """A private dockerd with its data under ``folder``: no bridge, no iptables (containers
+    get loopback only), overlay2. The caller adds where it listens."""
+    return [
+        "dockerd",
+        "--bridge=none",
+        "--iptables=false",
+        "--ip-masq=false",
+        "--ip6tables=false",
+        f"--data-root={folder / 'data'}",
+        f"--exec-root={folder / 'exec'}",
+        f"--pidfile={folder / 'docker.pid'}",
+        "--storage-driver=overlay2",
+    ]
+
+
 def wait_until(
     check: Callable[[], bool], what: str, timeout: float, proc: subprocess.Popen[bytes]
 ) -> None:
@@ -164,21 +180,7 @@ class Testbed:
         d = self.root / "engine"
         d.mkdir(exist_ok=True)  # a restart keeps the data root
         sock = d / "docker.sock"
-        proc = self._spawn(
-            "dockerd",
-            [
-                "dockerd",
-                "--bridge=none",
-                "--iptables=false",
-                "--ip-masq=false",
-                "--ip6tables=false",
-                f"--data-root={d / 'data'}",
-                f"--exec-root={d / 'exec'}",
-                f"--pidfile={d / 'docker.pid'}",
-                f"--host=unix://{sock}",
-                "--storage-driver=overlay2",
-            ],
-        )
+        proc = self._spawn("dockerd", [*dockerd_argv(d), f"--host=unix://{sock}"])
         self.docker_host = f"unix://{sock}"
         self._owns_engine = True
         self._engine = proc
@@ -287,17 +289,7 @@ class Testbed:
         requiring client certificates of the test CA."""
         d = self.root / f"engine-{name}"
         d.mkdir(exist_ok=True)
-        argv = [
-            "dockerd",
-            "--bridge=none",
-            "--iptables=false",
-            "--ip-masq=false",
-            "--ip6tables=false",
-            f"--data-root={d / 'data'}",
-            f"--exec-root={d / 'exec'}",
-            f"--pidfile={d / 'docker.pid'}",
-            "--storage-driver=overlay2",
-        ]
+        argv = dockerd_argv(d)
         client: tuple[Path, Path, Path] | None = None
         if tls:
             ca, cert, key = self.make_tls()

@@ -118,12 +118,29 @@ class Project:
         path.write_text(yaml.safe_dump({k: v for k, v in values.items() if v is not None}))
         return path
 
-    def run(self, *args: str, check_code: int | None = None) -> CliResult:
-        env = {**os.environ, "DOCKER_HOST": self.bed.docker_host}
-        proc = subprocess.run(
-            [sys.executable, "-m", "docker_pkg", "-c", str(self.root / "config.yaml"), *args],
+    def command(self, *args: str) -> list[str]:
+        """docker-pkg with this project's config.yaml and ``args``."""
+        return [sys.executable, "-m", "docker_pkg", "-c", str(self.root / "config.yaml"), *args]
+
+    def environ(self, **extra: str) -> dict[str, str]:
+        return {**os.environ, "DOCKER_HOST": self.bed.docker_host, **extra}
+
+    def start_build(self, *args: str, **env: str) -> subprocess.Popen[str]:
+        """A build of the tree running in the background, its output piped."""
+        return subprocess.Popen(
+            self.command("build", "--progress", "plain", *args, str(self.images)),
             cwd=self.root,
-            env=env,
+            env=self.environ(**env),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    def run(self, *args: str, check_code: int | None = None) -> CliResult:
+        proc = subprocess.run(
+            self.command(*args),
+            cwd=self.root,
+            env=self.environ(),
             capture_output=True,
             text=True,
             timeout=600,

@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import shutil
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -56,29 +54,6 @@ def child(project: Project, name: str, parent: str, run: str = "true", **kw: obj
 
 def in_registry(project: Project, short: str, tag: str = "1.0.0") -> bool:
     return project.manifest_status(short, tag) == 200
-
-
-def start_build(project: Project, *args: str) -> subprocess.Popen[str]:
-    env = {**os.environ, "DOCKER_HOST": project.bed.docker_host}
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "docker_pkg",
-            "-c",
-            str(project.root / "config.yaml"),
-            "build",
-            "--progress",
-            "plain",
-            *args,
-            str(project.images),
-        ],
-        cwd=project.root,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
 
 
 def wait_for_log(project: Project, text: str, timeout: float = 60) -> None:
@@ -155,7 +130,7 @@ def test_engine_killed_mid_run_ends_promptly_and_a_rerun_finishes(
     child(project, "quick", "base")
     report = tmp_path / "report.json"
 
-    proc = start_build(project, "-j2", "--report", str(report))
+    proc = project.start_build("-j2", "--report", str(report))
     wait_for_log(project, "sleep 30")
     side.kill_engine()  # type: ignore[attr-defined]
     killed_at = time.monotonic()
@@ -270,7 +245,7 @@ def test_registry_killed_mid_publish_then_a_rerun_publishes_the_rest(
     child(project, "app", "base", run="sleep 8")
     report = tmp_path / "report.json"
 
-    proc = start_build(project, "--report", str(report))
+    proc = project.start_build("--report", str(report))
     deadline = time.monotonic() + 60
     while not in_registry(project, "base", "latest"):  # pushed last, then checked
         assert time.monotonic() < deadline
@@ -303,7 +278,7 @@ def test_a_second_run_waits_for_the_first_or_refuses_with_no_wait(
     add_base(project, busybox)
     child(project, "slow", "base", run="sleep 4")
 
-    first = start_build(project)
+    first = project.start_build()
     wait_for_log(project, "sleep 4")
     refused = project.build("--no-wait", check_code=75)
     assert "another docker-pkg build (pid" in refused.stderr

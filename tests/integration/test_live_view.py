@@ -38,24 +38,9 @@ def test_a_150_image_build_in_a_30_row_pane(project: Project) -> None:
     generate(project, 150)
     project.write_config(username=None, password=None)
     server = f"docker-pkg-{uuid.uuid4().hex[:8]}"
-    command = " ".join(
-        shlex.quote(part)
-        for part in [
-            "env",
-            f"DOCKER_HOST={project.bed.docker_host}",
-            f"HOME={os.environ['HOME']}",
-            "TERM=xterm-256color",
-            sys.executable,
-            "-m",
-            "docker_pkg",
-            "-c",
-            str(project.root / "config.yaml"),
-            "build",
-            "--html",
-            str(project.root / "run.html"),
-            str(project.images),
-        ]
-    )
+    env = [f"DOCKER_HOST={project.bed.docker_host}", f"HOME={os.environ['HOME']}"]
+    argv = project.command("build", "--html", str(project.root / "run.html"), str(project.images))
+    command = shlex.join(["env", *env, "TERM=xterm-256color", *argv])
 
     def tmux(*args: str) -> str:
         return subprocess.run(

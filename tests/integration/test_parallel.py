@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import subprocess
-import sys
 import tarfile
 import time
 import xml.etree.ElementTree as ET
@@ -179,34 +177,11 @@ def test_sigint_stops_running_builds_and_leaves_nothing_behind(
     tmp = project.root / "tmp"
     tmp.mkdir()
     containers_before = containers(bed)
-    # PYTHONFAULTHANDLER: should the run hang, SIGABRT makes it print every thread's stack.
-    env = {
-        **os.environ,
-        "DOCKER_HOST": bed.docker_host,
-        "TMPDIR": str(tmp),
-        "PYTHONFAULTHANDLER": "1",
-    }
     # A suite started in the background inherits an ignored SIGINT, which a child would
     # inherit too; a user's shell hands the tool the default disposition: so must the test.
     ignored = signal.signal(signal.SIGINT, signal.default_int_handler)
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "docker_pkg",
-            "-c",
-            str(project.root / "config.yaml"),
-            "build",
-            "--progress",
-            "plain",
-            str(project.images),
-        ],
-        cwd=project.root,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    # PYTHONFAULTHANDLER: should the run hang, SIGABRT makes it print every thread's stack.
+    proc = project.start_build(TMPDIR=str(tmp), PYTHONFAULTHANDLER="1")
     signal.signal(signal.SIGINT, ignored)
     deadline = time.monotonic() + 60
     log = project.root / "docker-pkg-build.log"

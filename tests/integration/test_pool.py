@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -53,33 +52,19 @@ def pool_config(project: Project, engines: list[dict[str, Any]]) -> None:
     project.write_config(username=None, password=None, engines=engines)
 
 
-def build(project: Project, *args: str, env: dict[str, str] | None = None) -> dict[str, Any]:
+@dataclass
+class Finished:
+    returncode: int
+    output: str
+    report: dict[str, Any]
+
+
+def build(project: Project, *args: str, **env: str) -> Finished:
+    """A build with a report; its exit status, output and report."""
     report = project.root / "report.json"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "docker_pkg",
-            "-c",
-            str(project.root / "config.yaml"),
-            "build",
-            "--progress",
-            "plain",
-            "--report",
-            str(report),
-            *args,
-            str(project.images),
-        ],
-        cwd=project.root,
-        env={**os.environ, **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    document: dict[str, Any] = json.loads(report.read_text())
-    document["_process"] = proc
-    return document
+    proc = project.start_build("--report", str(report), *args, **env)
+    out, err = proc.communicate(timeout=600)
+    return Finished(proc.returncode, out + err, json.loads(report.read_text()))
 
 
 def test_a_tree_spread_over_two_engines(project: Project, busybox: Path, side: Any) -> None:
@@ -94,9 +79,9 @@ def test_a_tree_spread_over_two_engines(project: Project, busybox: Path, side: A
             {"name": "second", "url": other.docker_host, "jobs": 1},
         ],
     )
-    report = build(project)
-    proc = report["_process"]
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    done = build(project)
+    assert done.returncode == 0, done.output
+    report = done.report
     images = {i["name"]: i for i in report["images"]}
     assert {i["state"] for i in images.values()} == {"verified"}
     used = {i["engine"] for i in images.values()}
@@ -133,10 +118,9 @@ def test_remote_engines_over_ssh_and_tcp_with_tls(
             {"name": "ssh", "url": ssh.url, "jobs": 1},
         ],
     )
-    report = build(project, env={"PATH": f"{ssh.bin_dir}:{os.environ['PATH']}"})
-    proc = report["_process"]
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    images = report["images"]
+    done = build(project, PATH=f"{ssh.bin_dir}:{os.environ['PATH']}")
+    assert done.returncode == 0, done.output
+    images = done.report["images"]
     assert {i["state"] for i in images} == {"verified"}
     assert {i["engine"] for i in images} == {"local", "tls", "ssh"}
 
@@ -157,25 +141,7 @@ def test_one_of_two_engines_killed_mid_run(project: Project, busybox: Path, side
     config = yaml.safe_load((project.root / "config.yaml").read_text())
     assert len(config["engines"]) == 2
     report_path = project.root / "report.json"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "docker_pkg",
-            "-c",
-            str(project.root / "config.yaml"),
-            "build",
-            "--progress",
-            "plain",
-            "--report",
-            str(report_path),
-            str(project.images),
-        ],
-        cwd=project.root,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = project.start_build("--report", str(report_path))
     deadline = time.monotonic() + 120
     log = project.root / "docker-pkg-build.log"
     while log.read_text().count("sleep 8") < 2 if log.exists() else True:
