@@ -57,6 +57,7 @@ class BuildRequest:
     labels: Mapping[str, str] = field(default_factory=dict)
     builder: str = CLASSIC
     timeout: float | None = None  # seconds; past it the build is stopped
+    platform: str | None = None  # another platform than the engine's own (emulated)
 
 
 @dataclass(frozen=True)
@@ -355,6 +356,8 @@ class DockerEngine:
             "pull": False,
             "dockerfile": "Dockerfile",
         }
+        if request.platform:
+            params["platform"] = request.platform
         if buildkit:
             params["version"] = "2"
         else:

@@ -74,16 +74,23 @@ class ImageWork:
                 warnings.append(f"could not pull base image {reference}: {exc}")
         return warnings
 
-    def build(self, name: str, rendered: Rendered, engine: Engine) -> str:
-        """Build image ``name`` on ``engine`` (its build stage first, when it has one)."""
+    def build(
+        self, name: str, rendered: Rendered, engine: Engine, platform: str | None = None
+    ) -> str:
+        """Build image ``name`` on ``engine`` (its build stage first, when it has one); for
+        ``platform`` when that is not the engine's own (emulation)."""
         if self.pulling:
             self._pull_external(name, engine)
         label = self.workspace.label(name)
         labels = self.labels.get(name, {})
         if rendered.build_dockerfile is None:
-            return self._build(name, label, rendered.dockerfile, engine, labels=labels)
+            return self._build(
+                name, label, rendered.dockerfile, engine, labels=labels, platform=platform
+            )
         with tempfile.TemporaryDirectory(prefix="docker-pkg-artifacts-") as scratch:
-            artifacts = self.build_stage(name, rendered.build_dockerfile, Path(scratch), engine)
+            artifacts = self.build_stage(
+                name, rendered.build_dockerfile, Path(scratch), engine, platform
+            )
             return self._build(
                 name,
                 label,
@@ -91,6 +98,7 @@ class ImageWork:
                 engine,
                 extra_trees=[(ARTIFACTS, artifacts)],
                 labels=labels,
+                platform=platform,
             )
 
     def _pull_external(self, name: str, engine: Engine) -> None:
@@ -108,12 +116,26 @@ class ImageWork:
             except OperationError as exc:
                 self.logger(name).warning("Could not pull %s: %s", reference, exc)
 
-    def build_stage(self, name: str, dockerfile: str, scratch: Path, engine: Engine) -> Path:
+    def build_stage(
+        self,
+        name: str,
+        dockerfile: str,
+        scratch: Path,
+        engine: Engine,
+        platform: str | None = None,
+    ) -> Path:
         """Build ``NAME-build:TAG``, take its ``/build`` out, remove it; return the tree."""
         definition = self.workspace.definitions[name]
         output = self.logger(name)
         stage_label = f"{self.workspace.name(name)}-build:{definition.tag}"
-        self._build(name, stage_label, dockerfile, engine, kept_as="build-stage-context.tar")
+        self._build(
+            name,
+            stage_label,
+            dockerfile,
+            engine,
+            kept_as="build-stage-context.tar",
+            platform=platform,
+        )
         archive = scratch / "artifacts.tar"
         try:
             with archive.open("wb") as fh:
@@ -137,6 +159,7 @@ class ImageWork:
         extra_trees: list[tuple[str, Path]] | None = None,
         kept_as: str = "context.tar",
         labels: Mapping[str, str] | None = None,
+        platform: str | None = None,
     ) -> str:
         """Build ``label`` from the folder of image ``name`` with ``dockerfile``."""
         config = self.workspace.config
@@ -159,6 +182,7 @@ class ImageWork:
             labels=labels or {},
             builder=self.builder or CLASSIC,
             timeout=config.build_timeout,
+            platform=platform,
         )
 
         def line(text: str) -> None:

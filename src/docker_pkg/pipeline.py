@@ -299,7 +299,7 @@ class BuildRun:
         if moved:
             self._record_phase(name, MOVE, started)
         with self._phase(name, BUILD):
-            image_id = self.work.build(name, rendered, member.engine)
+            image_id = self.work.build(name, rendered, member.engine, member.emulated)
         self.pool.record(member, label)
         with self._lock:
             self._engines[name] = member.name

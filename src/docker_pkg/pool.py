@@ -33,6 +33,12 @@ class Member:
     running: dict[str, float] = field(default_factory=dict)  # image -> monotonic start
     holds: set[str] = field(default_factory=set)  # image labels in its store
     lost: bool = False
+    native: str = ""  # the engine's own platform, when it builds for another
+
+    @property
+    def emulated(self) -> str | None:
+        """The platform to ask builds for, when it is not the engine's own."""
+        return self.platform if self.native and self.platform != self.native else None
 
     @property
     def address(self) -> str:
@@ -75,11 +81,14 @@ class EnginePool:
             )
             try:
                 engine = DockerEngine(spec.url, tls=tls)
-                platform = spec.platform or engine.platform()
+                native = engine.platform()
             except OperationError as exc:
                 say(f"engine {spec.name} ({spec.url}) is unreachable: {exc}")
                 continue
-            members.append(Member(spec.name, engine, platform, spec.jobs or default_jobs))
+            platform = spec.platform or native
+            members.append(
+                Member(spec.name, engine, platform, spec.jobs or default_jobs, native=native)
+            )
         if not members:
             raise EngineError("no engine of the pool answers")
         return cls(members)

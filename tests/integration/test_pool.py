@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -162,3 +164,56 @@ def test_one_of_two_engines_killed_mid_run(project: Project, busybox: Path, side
     # everything after the loss went to the survivor
     late = [i for i in images.values() if i["name"].startswith("grand")]
     assert {i["engine"] for i in late} == {"survivor"}
+
+
+ARM64_BUSYBOX = Path(__file__).resolve().parents[2] / ".cache" / "arm64" / "bin" / "busybox"
+
+
+def test_an_engine_building_for_another_platform_under_emulation(
+    project: Project, side: Any
+) -> None:
+    if project.builder != "buildkit":
+        pytest.skip("emulated builds go through BuildKit")
+    assert ARM64_BUSYBOX.is_file(), "scripts/bootstrap fetches Debian's busybox-static:arm64"
+    emulating = side.start_side_engine("arm64")
+    base = write_image(
+        project.images,
+        "base",
+        template='FROM scratch\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox", "--install", '
+        '"-s", "/bin"]\nRUN uname -m > /arch\n',
+        files={
+            "test.sh": '#!/bin/sh\nset -e\n[ "$DOCKER_PKG_PLATFORM" = linux/arm64 ]\n'
+            'test "$(docker run --rm "$1" cat /arch)" = aarch64\n'
+        },
+    )
+    (base / "test.sh").chmod(0o755)
+    shutil.copy(ARM64_BUSYBOX, base / "busybox")
+    write_image(
+        project.images,
+        "app",
+        template='FROM {{ "base" | image_tag }}\nRUN test "$(uname -m)" = aarch64\n',
+        depends=["base"],
+    )
+    pool_config(
+        project,
+        [{"name": "arm", "url": emulating.docker_host, "platform": "linux/arm64", "jobs": 1}],
+    )
+    done = build(project)
+    assert done.returncode == 0, done.output
+    assert {i["engine"] for i in done.report["images"]} == {"arm"}
+    arch = subprocess.run(
+        [
+            "docker",
+            "-H",
+            emulating.docker_host,
+            "image",
+            "inspect",
+            "--format",
+            "{{.Os}}/{{.Architecture}}",
+            f"{project.name('app')}:1.0.0",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert arch == "linux/arm64"
