@@ -152,19 +152,21 @@ def build(
         progress = _progress(outputs.progress, run, plan, tasks, out)
         why = _why(workspace, plan, select, run.pulling, _last_tags(outputs.history))
 
-        def snapshot() -> dict[str, Any]:
-            info = RunInfo(
+        def run_info(status: int, interrupted: bool) -> RunInfo:
+            return RunInfo(
                 directory,
                 started,
                 clock(),
-                0,
+                status,
                 options.jobs,
-                False,
+                interrupted,
                 run.log_dir,
                 builder=options.builder,
                 engines=pool.describe(),
             )
-            return report_document(info, run.results(tasks, plan.states, why))
+
+        def snapshot() -> dict[str, Any]:
+            return report_document(run_info(0, False), run.results(tasks, plan.states, why))
 
         with progress, live_page(outputs.html, snapshot, run.warnings.append):
             finished = run.execute(tasks, progress.event, clock)
@@ -176,18 +178,7 @@ def build(
     status = EXIT_INTERRUPTED if not finished else (1 if failed else 0)
     say("== Build done! ==" if finished else "== Build interrupted ==")
     _summary(say, results, plan.states)
-    info = RunInfo(
-        directory,
-        started,
-        clock(),
-        status,
-        options.jobs,
-        not finished,
-        run.log_dir,
-        builder=options.builder,
-        engines=pool.describe(),
-    )
-    _records(say, outputs, info, results)
+    _records(say, outputs, run_info(status, not finished), results)
     if outputs.logfile is not None:
         say(f"You can see the logs at ./{outputs.logfile}")
     return status
