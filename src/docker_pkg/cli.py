@@ -26,6 +26,7 @@ from docker_pkg.naming import tag_suffix
 if TYPE_CHECKING:
     from docker_pkg.engine import DockerEngine
     from docker_pkg.pool import EnginePool
+    from docker_pkg.states import TagSource
     from docker_pkg.workspace import Workspace
 
 # Each verb imports what it needs when it runs: `--help` or `render` never pay for the
@@ -459,10 +460,21 @@ def _drawing_states(workspace: Workspace) -> dict[str, str]:
 def _run_status(args: argparse.Namespace, ctx: Context) -> int:
     from docker_pkg.commands.status import status
 
+    engines: TagSource | None
+    if ctx.config.engines:  # what any engine of the pool holds counts as built
+        from docker_pkg.pool import EnginePool
+
+        try:
+            engines = EnginePool.open(ctx.config.engines, 1, lambda t: _note(f"docker-pkg: {t}"))
+        except EngineError:
+            _note("note: no engine of the pool answers; local image states are unknown")
+            engines = None
+    else:
+        engines = _engine_if_reachable(_note)
     return status(
         config=ctx.config,
         directory=Path(args.directory),
-        engine=_engine_if_reachable(_note),
+        engine=engines,
         pull=args.pull,
         output_format=args.format,
     )

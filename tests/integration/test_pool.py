@@ -95,6 +95,9 @@ def test_a_tree_spread_over_two_engines(project: Project, busybox: Path, side: A
     for name in moved:
         parent = images[name]["parents"][0]
         assert images[parent]["engine"] != images[name]["engine"]
+    # status counts what any engine of the pool holds
+    rows = project.run("status", "--format", "json", str(project.images), check_code=0).stdout
+    assert {r["state"] for r in json.loads(rows)} == {"built"}
 
 
 def test_remote_engines_over_ssh_and_tcp_with_tls(

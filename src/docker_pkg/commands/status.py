@@ -11,9 +11,8 @@ from typing import TextIO
 from docker_pkg.commands.build import registry_client
 from docker_pkg.config import Config
 from docker_pkg.credentials import find_credentials
-from docker_pkg.engine import Engine
 from docker_pkg.plan import state_reason
-from docker_pkg.states import StateScan
+from docker_pkg.states import StateScan, TagSource
 from docker_pkg.workspace import Workspace
 
 
@@ -21,7 +20,7 @@ def status(
     *,
     config: Config,
     directory: Path,
-    engine: Engine | None,
+    engine: TagSource | None,
     pull: bool,
     output_format: str,
     stdout: TextIO | None = None,
