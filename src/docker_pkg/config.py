@@ -18,7 +18,7 @@ import yaml
 
 from docker_pkg.errors import ConfigError
 from docker_pkg.files import read_text
-from docker_pkg.naming import is_valid_short_name
+from docker_pkg.naming import is_valid_platform, is_valid_short_name
 
 DEFAULTS: Mapping[str, Any] = {
     "registry": "",
@@ -64,7 +64,6 @@ class EngineSpec:
 
 
 ENGINE_SCHEMES = ("unix", "tcp", "ssh", "npipe")
-_PLATFORM = re.compile(r"^[a-z0-9]+/[a-z0-9_]+(?:/[a-z0-9]+)?$")
 
 
 @dataclass(frozen=True)
@@ -101,6 +100,7 @@ class Config:
     template_cache: str | None = None  # folder of compiled templates; None: none kept
     history_days: int | None = DEFAULT_HISTORY_DAYS  # runs older are forgotten; None: never
     engines: tuple[EngineSpec, ...] = ()  # empty: the one engine of DOCKER_HOST
+    platforms: tuple[str, ...] = ()  # set: every image is an index of these platforms
 
     @property
     def proxy_build_args(self) -> dict[str, str]:
@@ -264,6 +264,18 @@ def _days(merged: Mapping[str, Any], key: str, default: int, where: _Where) -> i
     return value
 
 
+def _platforms(merged: Mapping[str, Any], where: _Where) -> tuple[str, ...]:
+    value = merged.get("platforms")
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise where.error("platforms", "expected a list like [linux/amd64, linux/arm64]")
+    bad = [v for v in value if not is_valid_platform(v)]
+    if bad or not value:
+        raise where.error("platforms", f"{bad or value} are not os/arch[/variant]")
+    return tuple(dict.fromkeys(value))
+
+
 def parse_engines(value: Any, where: _Where) -> tuple[EngineSpec, ...]:
     """The ``engines`` list: each a mapping with ``url`` and optional ``name``, ``jobs``,
     ``platform`` and ``tls`` (``ca``, ``cert``, ``key``)."""
@@ -289,7 +301,7 @@ def parse_engines(value: Any, where: _Where) -> tuple[EngineSpec, ...]:
             raise where.error("engines", f"engine {index}: jobs must be a whole number >= 1")
         platform = entry.get("platform")
         if platform is not None and (
-            not isinstance(platform, str) or not _PLATFORM.match(platform)
+            not isinstance(platform, str) or not is_valid_platform(platform)
         ):
             raise where.error("engines", f"engine {index}: {platform!r} is not os/arch[/variant]")
         tls = entry.get("tls") or {}
@@ -379,6 +391,7 @@ def build_config(merged: Mapping[str, Any], where: _Where) -> Config:
         verify_timeout=_seconds(merged, "verify_timeout", DEFAULT_VERIFY_TIMEOUT, where),
         history_days=_days(merged, "history_days", DEFAULT_HISTORY_DAYS, where),
         engines=parse_engines(merged.get("engines"), where),
+        platforms=_platforms(merged, where),
     )
 
 

@@ -14,7 +14,7 @@ from debian.changelog import Changelog, ChangelogParseError, topline
 
 from docker_pkg.errors import DefinitionError, ManyErrors, UsageError
 from docker_pkg.files import read_text
-from docker_pkg.naming import full_name, is_valid_short_name, is_valid_tag
+from docker_pkg.naming import full_name, is_valid_platform, is_valid_short_name, is_valid_tag
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +46,7 @@ class ImageDefinition:
     depends: tuple[str, ...] = ()
     tag_suffix: str = ""
     constraints: tuple[Constraint, ...] = ()
+    platforms: tuple[str, ...] = ()  # from control; empty: every platform of the run
 
     @property
     def tag(self) -> str:
@@ -166,16 +167,30 @@ def _control_paragraphs(text: str, path: Path) -> list[list[_Field]]:
     return paragraphs
 
 
-def read_control(path: Path) -> tuple[tuple[str, ...], tuple[Constraint, ...]]:
-    """Short names listed in ``Depends`` and ``Build-Depends`` of every paragraph, and the
-    version constraints written on them."""
+@dataclass(frozen=True)
+class Control:
+    """What a ``control`` file says: the images depended on, version constraints on them,
+    and the platforms the image is built for (none: every platform of the run)."""
+
+    depends: tuple[str, ...] = ()
+    constraints: tuple[Constraint, ...] = ()
+    platforms: tuple[str, ...] = ()
+
+
+def read_control(path: Path) -> Control:
+    """Short names listed in ``Depends`` and ``Build-Depends`` of every paragraph, the
+    version constraints written on them, and ``Platforms``."""
     if not os.path.lexists(path):
-        return (), ()
+        return Control()
     text = read_text(path, "the control file", DefinitionError)
     deps: list[str] = []
     constraints: list[Constraint] = []
+    platforms: list[str] = []
     for paragraph in _control_paragraphs(text, path):
         for field_ in paragraph:
+            if field_.name.lower() == "platforms":
+                platforms.extend(_platforms(field_, path))
+                continue
             if field_.name.lower() not in _DEPENDENCY_FIELDS:
                 continue
             for offset, item in _relations(field_):
@@ -201,7 +216,19 @@ def read_control(path: Path) -> tuple[tuple[str, ...], tuple[Constraint, ...]]:
                     constraints.append(
                         Constraint(match["name"], match["op"], match["version"], line)
                     )
-    return tuple(dict.fromkeys(deps)), tuple(constraints)
+    return Control(tuple(dict.fromkeys(deps)), tuple(constraints), tuple(dict.fromkeys(platforms)))
+
+
+def _platforms(field_: _Field, path: Path) -> list[str]:
+    found = field_.value.replace(",", " ").split()
+    for platform in found:
+        if not is_valid_platform(platform):
+            raise DefinitionError(
+                f"{platform!r} is not a platform (os/arch[/variant], e.g. linux/arm64)",
+                path=path,
+                line=field_.line,
+            )
+    return found
 
 
 def _relations(field_: _Field) -> Iterator[tuple[int, str]]:
@@ -232,14 +259,15 @@ def load_definition(folder: Path, tag_suffix: str = "") -> ImageDefinition:
             path=changelog,
             line=head.line,
         )
-    depends, constraints = read_control(folder / CONTROL)
+    control = read_control(folder / CONTROL)
     return ImageDefinition(
         short_name=name,
         version=version,
         path=folder,
-        depends=depends,
+        depends=control.depends,
         tag_suffix=tag_suffix,
-        constraints=constraints,
+        constraints=control.constraints,
+        platforms=control.platforms,
     )
 
 

@@ -9,6 +9,8 @@ from datetime import datetime
 _TAG = re.compile(r"^[\w][\w.-]{0,127}$")
 _COMPONENT = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$")
 
+_PLATFORM = re.compile(r"^[a-z0-9]+/[a-z0-9_]+(?:/[a-z0-9]+)?$")
+
 NIGHTLY_FORMAT = "%Y%m%d"
 SNAPSHOT_FORMAT = "%Y%m%d-%H%M%S"
 
@@ -33,6 +35,17 @@ def is_valid_tag(tag: str) -> bool:
 
 def is_valid_short_name(name: str) -> bool:
     return all(_COMPONENT.match(part) for part in name.split("/"))
+
+
+def is_valid_platform(platform: str) -> bool:
+    """``os/arch[/variant]``, as ``linux/arm64/v8``."""
+    return bool(_PLATFORM.match(platform))
+
+
+def platform_tag(tag: str, platform: str) -> str:
+    """The tag of one platform's image: ``1.2.3-1-arm64`` (arch and variant, no os)."""
+    _, arch, *variant = platform.split("/")
+    return f"{tag}-{arch}{''.join(variant)}"
 
 
 def tag_suffix(mode: str | None, now: datetime) -> str:

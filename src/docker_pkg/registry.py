@@ -15,6 +15,7 @@ which labels does its image carry?
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import logging
 import random
@@ -40,6 +41,10 @@ MANIFEST_TYPES = ", ".join(
         "application/vnd.oci.image.index.v1+json",
     )
 )
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+INDEX_TYPES = (OCI_INDEX, DOCKER_LIST)
 TIMEOUT = (5.0, 30.0)
 _CHALLENGE = re.compile(r'(\w+)="([^"]*)"')
 
@@ -97,6 +102,22 @@ def parse_challenge(header: str) -> tuple[str, dict[str, str]]:
 class ManifestStatus:
     exists: bool
     digest: str | None = None
+
+
+@dataclass(frozen=True)
+class ManifestDocument:
+    media_type: str
+    digest: str
+    size: int
+    document: dict[str, Any]
+
+    @property
+    def is_index(self) -> bool:
+        return self.media_type in INDEX_TYPES or "manifests" in self.document
+
+
+def _digest(body: bytes) -> str:
+    return "sha256:" + hashlib.sha256(body).hexdigest()
 
 
 @dataclass
@@ -158,7 +179,9 @@ class RegistryClient:
 
     # -- requests with retries and authentication ------------------------------------------
 
-    def _send(self, method: str, url: str, headers: dict[str, str]) -> requests.Response:
+    def _send(
+        self, method: str, url: str, headers: dict[str, str], data: bytes | None = None
+    ) -> requests.Response:
         """One request, retried on connection errors, 429 and 5xx within the policy."""
         started = self.clock()
         attempt = 0
@@ -166,7 +189,7 @@ class RegistryClient:
             wait: float | None = None
             try:
                 response = self._session.request(
-                    method, url, headers=headers, timeout=TIMEOUT, verify=self._verify
+                    method, url, headers=headers, data=data, timeout=TIMEOUT, verify=self._verify
                 )
             except requests.exceptions.SSLError as exc:
                 raise RegistryError(
@@ -189,12 +212,20 @@ class RegistryClient:
             self.sleep(delay)
 
     def request(
-        self, method: str, path: str, scope: str, accept: str = MANIFEST_TYPES
+        self,
+        method: str,
+        path: str,
+        scope: str,
+        accept: str = MANIFEST_TYPES,
+        body: tuple[str, bytes] | None = None,
     ) -> requests.Response:
-        """``method`` on ``/v2/path``, authenticating as the registry's challenge asks."""
+        """``method`` on ``/v2/path``, authenticating as the registry's challenge asks;
+        ``body`` is (content type, bytes)."""
         url = f"{self.base_url}/{path}"
-        headers = {"Accept": accept, **self._auth_header(scope)}
-        response = self._send(method, url, headers)
+        extra = {"Content-Type": body[0]} if body else {}
+        data = body[1] if body else None
+        headers = {"Accept": accept, **extra, **self._auth_header(scope)}
+        response = self._send(method, url, headers, data)
         if response.status_code != 401:
             return response
         challenge = response.headers.get("WWW-Authenticate", "")
@@ -205,7 +236,9 @@ class RegistryClient:
                 f"registry {self.registry} asks for credentials; none were found (config, "
                 "DOCKER_PKG_REGISTRY_USERNAME/PASSWORD, or ~/.docker/config.json)"
             )
-        response = self._send(method, url, {"Accept": accept, "Authorization": authorization})
+        response = self._send(
+            method, url, {"Accept": accept, **extra, "Authorization": authorization}, data
+        )
         if response.status_code == 401:
             response.close()
             raise RegistryError(
@@ -305,6 +338,64 @@ class RegistryClient:
                 f"registry {self.registry} sent an unreadable answer for {repository}:{tag}: {exc}"
             ) from None
         return {str(k): str(v) for k, v in labels.items()}
+
+    def manifest_document(self, repository: str, reference: str) -> ManifestDocument | None:
+        """The manifest (or index) of ``repository:reference`` as the registry holds it."""
+        scope = f"repository:{repository}:pull"
+        response = self.request("GET", f"{repository}/manifests/{reference}", scope)
+        if response.status_code == 404:
+            return None
+        self._check(response, repository, reference)
+        body = response.content
+        media_type = response.headers.get("Content-Type", "").split(";")[0].strip()
+        digest = response.headers.get("Docker-Content-Digest") or _digest(body)
+        try:
+            document: dict[str, Any] = response.json()
+        except ValueError as exc:
+            raise RegistryError(
+                f"registry {self.registry} sent an unreadable manifest for "
+                f"{repository}:{reference}: {exc}"
+            ) from None
+        return ManifestDocument(
+            document.get("mediaType") or media_type, digest, len(body), document
+        )
+
+    def config_of(self, repository: str, manifest: ManifestDocument) -> dict[str, Any]:
+        """The image config a manifest points at (its os, architecture, variant, labels)."""
+        digest = (manifest.document.get("config") or {}).get("digest")
+        if not digest:
+            raise RegistryError(f"{repository}@{manifest.digest} is not an image manifest")
+        scope = f"repository:{repository}:pull"
+        blob = self.request("GET", f"{repository}/blobs/{digest}", scope, accept="*/*")
+        self._check(blob, repository, digest)
+        try:
+            config: dict[str, Any] = blob.json()
+        except ValueError as exc:
+            raise RegistryError(
+                f"registry {self.registry} sent an unreadable config: {exc}"
+            ) from None
+        return config
+
+    def put_manifest(self, repository: str, tag: str, media_type: str, body: bytes) -> str:
+        """Store ``body`` as ``repository:tag``; the registry's digest must be the body's."""
+        scope = f"repository:{repository}:pull,push"
+        response = self.request(
+            "PUT", f"{repository}/manifests/{tag}", scope, body=(media_type, body)
+        )
+        if response.status_code not in (200, 201):
+            detail = response.text.strip()[:300]
+            raise RegistryError(
+                f"registry {self.registry} refused {repository}:{tag} (HTTP "
+                f"{response.status_code}): {detail}"
+            )
+        expected = _digest(body)
+        digest = response.headers.get("Docker-Content-Digest", expected)
+        if digest != expected:
+            raise RegistryError(
+                f"registry {self.registry} stored {repository}:{tag} as {digest}, but its "
+                f"content is {expected}"
+            )
+        return digest
 
     def _check(self, response: requests.Response, repository: str, tag: str) -> None:
         if response.status_code in (401, 403):

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from docker_pkg.definitions import read_control, scan
+from docker_pkg.definitions import Control, read_control, scan
 from docker_pkg.errors import DefinitionError, ManyErrors
 from tests.helpers import write_image
 
@@ -54,8 +54,14 @@ def test_tag_suffix_is_appended(tmp_path: Path) -> None:
 def test_control_depends_and_build_depends_over_lines_and_paragraphs(tmp_path: Path) -> None:
     control = tmp_path / "control"
     control.write_text("Source: x\nBuild-Depends: a,\n  b ,c\n\nPackage: x\nDepends: d, a\n")
-    assert read_control(control) == (("a", "b", "c", "d"), ())
-    assert read_control(tmp_path / "missing") == ((), ())
+    assert read_control(control) == Control(("a", "b", "c", "d"))
+    assert read_control(tmp_path / "missing") == Control()
+    control.write_text("Source: x\nDepends: a\nPlatforms: linux/amd64, linux/arm64/v8\n")
+    assert read_control(control).platforms == ("linux/amd64", "linux/arm64/v8")
+    control.write_text("Source: x\nPlatforms: arm64\n")
+    with pytest.raises(DefinitionError, match="'arm64' is not a platform") as info:
+        read_control(control)
+    assert info.value.line == 2
 
 
 def test_bad_dependency_name_names_control_file_and_line(tmp_path: Path) -> None:
