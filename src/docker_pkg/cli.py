@@ -136,6 +136,15 @@ def _build_parser(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "engines key, else DOCKER_HOST)",
     )
     run.add_argument(
+        "--platform",
+        metavar="OS/ARCH",
+        type=_platform,
+        action="append",
+        default=[],
+        help="build every image for this platform and publish indexes; repeat for several "
+        "(default: the platforms key; none: today's single-platform images)",
+    )
+    run.add_argument(
         "--no-wait",
         dest="wait",
         action="store_false",
@@ -265,6 +274,14 @@ def _build_tag_suffix(args: argparse.Namespace, now: datetime) -> str:
     if args.nightly:
         return tag_suffix("nightly", now)
     return ""
+
+
+def _platform(text: str) -> str:
+    from docker_pkg.naming import is_valid_platform
+
+    if not is_valid_platform(text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not os/arch[/variant], e.g. linux/arm64")
+    return text
 
 
 def _positive(text: str) -> int:
@@ -410,6 +427,7 @@ def _run_build(args: argparse.Namespace, ctx: Context) -> int:
         directory=directory,
         pool=pool,
         lock=lock,
+        platforms=tuple(args.platform) or ctx.config.platforms,
         select=args.select,
         options=options,
         tag_suffix=_build_tag_suffix(args, now),

@@ -96,7 +96,9 @@ class Engine(Protocol):
         self, repository: str, tag: str, auth: Mapping[str, str] | None, output: OutputSink
     ) -> str | None: ...
 
-    def pull(self, reference: str, auth: Mapping[str, str] | None) -> None: ...
+    def pull(
+        self, reference: str, auth: Mapping[str, str] | None, platform: str | None = None
+    ) -> None: ...
 
     def list_images(self, repository: str) -> list[LocalImage]: ...
 
@@ -509,13 +511,21 @@ class DockerEngine:
             raise PublishError(f"pushing {label}: engine connection failed: {exc}") from None
         return digest
 
-    def pull(self, reference: str, auth: Mapping[str, str] | None) -> None:
+    def pull(
+        self, reference: str, auth: Mapping[str, str] | None, platform: str | None = None
+    ) -> None:
+        """Pull ``reference`` (for ``platform``, from an index, when not the engine's own)."""
         repository, _, tag = reference.rpartition(":")
         if "/" in tag or not repository:
             repository, tag = reference, "latest"
         try:
             for chunk in self._api.pull(
-                repository, tag, auth_config=dict(auth) if auth else None, stream=True, decode=True
+                repository,
+                tag,
+                auth_config=dict(auth) if auth else None,
+                stream=True,
+                decode=True,
+                platform=platform,
             ):
                 if "error" in chunk or "errorDetail" in chunk:
                     raise EngineError(f"pulling {reference}: {_error_text(chunk)}")

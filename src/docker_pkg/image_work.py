@@ -231,6 +231,16 @@ class ImageWork:
         self._confirm(repository, tag, digest)
         return digest
 
+    def push_tag(self, name: str, engine: Engine, tag: str) -> str | None:
+        """Push the image as ``tag`` alone (one platform's tag of an index); the registry
+        must then hold it with the pushed digest."""
+        repository = self.workspace.name(name)
+        own = self.workspace.definitions[name].tag
+        engine.tag(f"{repository}:{own}", repository, tag)
+        digest = self._push(name, repository, tag, engine)
+        self._confirm(repository, tag, digest)
+        return digest
+
     def _push(self, name: str, repository: str, tag: str, engine: Engine) -> str | None:
         """One push, tried again (bounded, with backoff) when its failure may be transient."""
         output = self.logger(name)

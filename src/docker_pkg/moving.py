@@ -47,7 +47,7 @@ def bring(
         started = time.monotonic()
         if published(label):
             output.info("Pulling %s to engine %s", label, member.name)
-            member.engine.pull(label, auth(label))
+            member.engine.pull(label, auth(label), member.emulated)
         else:
             sources = [m for m in pool.holders(label) if m is not member]
             if not sources:

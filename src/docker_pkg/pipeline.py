@@ -111,6 +111,7 @@ class BuildRun:
     # image -> references of its Dockerfiles to external dependencies (pulled before a build)
     external: Mapping[str, list[str]] = field(default_factory=dict)
     platform: str = ""  # what every image is built for ("": the engines' own)
+    platforms: tuple[str, ...] = ()  # set: images of several platforms (PlatformRun)
     on_output: Callable[[str, str], None] = lambda name, line: None
     on_placed: Callable[[str, str], None] = lambda name, engine: None
     # Problems that do not fail an image (e.g. logs that cannot be written), said at the end.
@@ -243,11 +244,15 @@ class BuildRun:
         registry = self.workspace.config.registry
         return self.work.auth() if registry and reference.startswith(registry + "/") else None
 
-    def _build_task(self, name: str, rendered: Rendered) -> Callable[[], str]:
+    def _phase_name(self, phase: str, platform: str) -> str:
+        """A phase of one platform's image carries the platform (``build linux/arm64``)."""
+        return f"{phase} {platform}" if self.platforms else phase
+
+    def _build_task(self, name: str, rendered: Rendered, platform: str = "") -> Callable[[], str]:
         def run() -> str:
             output = self.image_logger(name)
             try:
-                image_id = self._build_somewhere(name, rendered)
+                image_id = self._build_somewhere(name, rendered, platform or self.platform)
             except OperationError as exc:
                 output.error("%s", exc)
                 self._keep(name, rendered)
@@ -258,15 +263,16 @@ class BuildRun:
 
         return run
 
-    def _build_somewhere(self, name: str, rendered: Rendered) -> str:
+    def _build_somewhere(self, name: str, rendered: Rendered, platform: str) -> str:
         """Build and verify on the engine placement chooses, its parents moved there first;
         when that engine is lost, once more on another one of the platform."""
         label = self.workspace.label(name)
         parents = [self.workspace.label(p) for p in self.workspace.graph.parents[name]]
+        unit = f"{name}@{platform}" if self.platforms else name
         lost: list[Member] = []
         while True:
-            member = self.pool.acquire(name, self.platform, parents, exclude=lost)
-            self.on_placed(name, member.name)
+            member = self.pool.acquire(unit, platform, parents, exclude=lost)
+            self.on_placed(unit, member.name)
             try:
                 return self._on(member, name, label, parents, rendered)
             except EngineLost as exc:
@@ -274,15 +280,15 @@ class BuildRun:
                 if not self.pool.alive:
                     raise
                 with self._lock:
-                    self._retries.setdefault(name, []).append(f"{member.name}: {exc}")
-                if lost or not self.pool.serves(self.platform):
+                    self._retries.setdefault(unit, []).append(f"{member.name}: {exc}")
+                if lost or not self.pool.serves(platform):
                     raise BuildError(str(exc)) from None
                 self.image_logger(name).warning(
                     "Engine %s was lost (%s); building again on another engine", member.name, exc
                 )
                 lost.append(member)
             finally:
-                self.pool.release(member, name)
+                self.pool.release(member, unit)
 
     def _on(
         self, member: Member, name: str, label: str, parents: list[str], rendered: Rendered
@@ -297,15 +303,19 @@ class BuildRun:
             output=self.image_logger(name),
         )
         if moved:
-            self._record_phase(name, MOVE, started)
-        with self._phase(name, BUILD):
+            self._record_phase(name, self._phase_name(MOVE, member.platform), started)
+        with self._phase(name, self._phase_name(BUILD, member.platform)):
             image_id = self.work.build(name, rendered, member.engine, member.emulated)
         self.pool.record(member, label)
-        with self._lock:
-            self._engines[name] = member.name
-        with self._phase(name, VERIFY):
+        self.built_on(member, name)
+        with self._phase(name, self._phase_name(VERIFY, member.platform)):
             self.work.verify(name, member.engine, member.platform)
         return image_id
+
+    def built_on(self, member: Member, name: str) -> None:
+        """Note the engine that built ``name`` (a run of several platforms notes each)."""
+        with self._lock:
+            self._engines[name] = member.name
 
     def _keep(self, name: str, rendered: Rendered) -> None:
         """With ``--keep-failed``: the rendered Dockerfiles beside the kept context tars."""

@@ -87,6 +87,7 @@ def build(
     options: BuildOptions,
     tag_suffix: str,
     outputs: Outputs,
+    platforms: tuple[str, ...] = (),
     lock: RunLock | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now().astimezone(),
     redactor: RedactSecrets | None = None,
@@ -109,7 +110,7 @@ def build(
         _say_external(say, workspace, external)
     if pool is None and outputs.dry_run_format is None:
         raise EngineError("building needs a Docker engine, and none is reachable")
-    platform, options = _on_pool(pool, config, options, say)
+    platform, options = _on_pool(pool, config, options, say, several=bool(platforms))
     credentials = _credentials(config, environ, redactor)
     registry = registry_client(config, credentials)
     with contextlib.ExitStack() as stack:
@@ -118,6 +119,27 @@ def build(
         if lock is not None and outputs.dry_run_format is None:
             # Before the scan: a run that waited must see what the other one built.
             stack.enter_context(lock.held(say))
+        if platforms:
+            from docker_pkg.commands.build_platforms import Setting, build_platforms
+
+            setting = Setting(
+                directory,
+                workspace,
+                everything,
+                pool,
+                registry,
+                credentials,
+                select,
+                options,
+                platforms,
+                outputs,
+                _labels(workspace, everything, directory, list(workspace.definitions)),
+                external,
+                redactor,
+                started,
+                clock,
+            )
+            return build_platforms(setting, say, out)
         scan = StateScan(workspace, pool, registry, options.pull)
         plan = _plan(workspace, everything, scan, select, publishing=credentials is not None)
         if outputs.dry_run_format is not None:
@@ -208,13 +230,20 @@ def _past_durations(history: Path | None) -> dict[str, float]:
 def _progress(
     mode: str, run: BuildRun, plan: _Plan, tasks: Mapping[str, Task], out: TextIO
 ) -> Progress:
+    keys = sorted(tasks, key=lambda k: chain_order(plan.chain)(k.split(":", 1)[1]))
+    return _progress_of(mode, run, run.workspace.labels, keys, out)
+
+
+def _progress_of(
+    mode: str, run: BuildRun, labels: dict[str, str], task_keys: list[str], out: TextIO
+) -> Progress:
     """The view of the run, wired to it: output lines, where each image goes."""
-    per_image = Counter(key.split(":", 1)[1] for key in tasks)
+    per_image = Counter(key.split(":", 1)[1] for key in task_keys)
     pool = run.pool
     progress = make_progress(
         mode,
-        run.workspace.labels,
-        {n: per_image[n] for n in sorted(per_image, key=chain_order(plan.chain))},
+        labels,
+        dict(per_image),
         out,
         parents=run.workspace.graph.parents,
         durations=pool.durations,
@@ -227,12 +256,18 @@ def _progress(
 
 
 def _on_pool(
-    pool: EnginePool | None, config: Config, options: BuildOptions, say: Callable[[str], None]
+    pool: EnginePool | None,
+    config: Config,
+    options: BuildOptions,
+    say: Callable[[str], None],
+    *,
+    several: bool = False,
 ) -> tuple[str, BuildOptions]:
-    """The platform of the run and the builder it uses (chosen on its first engine)."""
+    """The platform of the run (none when it builds several) and the builder it uses
+    (chosen on its first engine)."""
     if pool is None:
         return "", options
-    platform = _run_platform(pool, say)
+    platform = "" if several else _run_platform(pool, say)
     first = next(m for m in pool.alive if not platform or m.platform == platform)
     builder = _resolve_builder(config, first.engine, options.builder, say)
     return platform, replace(options, builder=builder)

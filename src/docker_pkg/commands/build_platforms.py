@@ -1,0 +1,163 @@
+"""``docker-pkg build`` with ``platforms``: images of several platforms, each built on an
+engine of its platform and published as an index (:mod:`docker_pkg.platform_run`)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from docker_pkg.commands.build import (
+    EXIT_INTERRUPTED,
+    Outputs,
+    _progress_of,
+    _records,
+    _summary,
+    _usable_log_dir,
+)
+from docker_pkg.credentials import Credentials
+from docker_pkg.errors import EngineError
+from docker_pkg.logs import RedactSecrets
+from docker_pkg.pages import live_page
+from docker_pkg.pipeline import BuildOptions
+from docker_pkg.plan import State
+from docker_pkg.platform_run import PlatformRun, plan_platforms, scan_platforms
+from docker_pkg.platforms import wanted_platforms
+from docker_pkg.pool import EnginePool
+from docker_pkg.registry import RegistryClient
+from docker_pkg.report import RunInfo, report_document
+from docker_pkg.scheduler import Status
+from docker_pkg.templates import Rendered
+from docker_pkg.workspace import Workspace
+
+
+@dataclass(frozen=True)
+class Setting:
+    """What the build command worked out before knowing the run is of several platforms."""
+
+    directory: Path
+    workspace: Workspace
+    everything: dict[str, Rendered]
+    pool: EnginePool | None
+    registry: RegistryClient | None
+    credentials: Credentials | None
+    select: str | None
+    options: BuildOptions
+    platforms: tuple[str, ...]
+    outputs: Outputs
+    labels: dict[str, dict[str, str]]
+    external: dict[str, list[str]]
+    redactor: RedactSecrets | None
+    started: datetime
+    clock: Callable[[], datetime]
+
+
+def build_platforms(setting: Setting, say: Callable[[str], None], out: TextIO) -> int:
+    workspace, pool, outputs = setting.workspace, setting.pool, setting.outputs
+    wanted = wanted_platforms(workspace.definitions, workspace.graph, setting.platforms)
+    states = scan_platforms(workspace, setting.registry, pool, wanted)
+    publishing = setting.registry is not None and setting.credentials is not None
+    plan = plan_platforms(workspace, states, setting.select, publishing)
+    chain = list(dict.fromkeys(n for n, _ in plan.builds))
+    workspace.renderer().render_all(
+        workspace.definitions[n] for n in chain if n not in setting.everything
+    )
+    if outputs.dry_run_format is not None:
+        _dry_run(out, outputs.dry_run_format, workspace, plan.builds, plan.indexes)
+        return 0
+    if pool is None:
+        raise EngineError("building needs a Docker engine, and none is reachable")
+    unserved = [p for p in setting.platforms if not pool.serves(p)]
+    if unserved:
+        raise EngineError(
+            "no engine of the pool builds for "
+            + ", ".join(unserved)
+            + " (give an engine that platform in the engines list)"
+        )
+    run = PlatformRun(
+        workspace,
+        pool,
+        setting.registry,
+        setting.options,
+        log_dir=_usable_log_dir(outputs.log_dir, say),
+        redactor=setting.redactor,
+        keep_failed=outputs.keep_failed,
+        credentials=setting.credentials,
+        labels=setting.labels,
+        external=setting.external,
+        platforms=setting.platforms,
+    )
+    say("Will build the following images:")
+    for name, platform in plan.builds:
+        say(f"* {workspace.label(name)} for {platform}")
+    if not publishing:
+        say("NOT publishing images as we have no auth setup")
+    say("== Step 1: building and publishing images ==")
+    published = [n for n, s in states.items() if s.published]
+    tasks = run.platform_tasks(plan, {n: setting.everything[n] for n in chain}, published)
+    progress = _progress_of(outputs.progress, run, run.unit_labels(), list(tasks), out)
+
+    def info(status: int, interrupted: bool) -> RunInfo:
+        return RunInfo(
+            setting.directory,
+            setting.started,
+            setting.clock(),
+            status,
+            setting.options.jobs,
+            interrupted,
+            run.log_dir,
+            builder=setting.options.builder,
+            engines=pool.describe(),
+        )
+
+    def snapshot() -> dict[str, Any]:
+        return report_document(info(0, False), run.platform_results(tasks, states))
+
+    try:
+        with progress, live_page(outputs.html, snapshot, run.warnings.append):
+            finished = run.execute(tasks, progress.event, setting.clock)
+    finally:
+        run.close_logs()
+    for warning in run.warnings:
+        say(f" WARNING: {warning}")
+    results = run.platform_results(tasks, states)
+    failed = any(t.status in (Status.FAILED, Status.SKIPPED) for t in tasks.values())
+    status = EXIT_INTERRUPTED if not finished else (1 if failed else 0)
+    say("== Build done! ==" if finished else "== Build interrupted ==")
+    _summary(
+        say,
+        results,
+        {n: State.PUBLISHED if s.published else State.TO_BUILD for n, s in states.items()},
+    )
+    _records(say, outputs, info(status, not finished), results)
+    if outputs.logfile is not None:
+        say(f"You can see the logs at ./{outputs.logfile}")
+    return status
+
+
+def _dry_run(
+    out: TextIO,
+    output_format: str,
+    workspace: Workspace,
+    builds: list[tuple[str, str]],
+    indexes: list[str],
+) -> None:
+    if output_format == "json":
+        document = {
+            "build": [{"name": n, "label": workspace.label(n), "platform": p} for n, p in builds],
+            "index": indexes,
+        }
+        json.dump(document, out, indent=2)
+        out.write("\n")
+        return
+    print("Dry run: nothing will be built. Build order:", file=out)
+    for number, (name, platform) in enumerate(builds, start=1):
+        print(f"{number:3}. {workspace.label(name)} for {platform}", file=out)
+    if indexes:
+        print(
+            "Then published as indexes: " + ", ".join(workspace.label(n) for n in indexes),
+            file=out,
+        )
