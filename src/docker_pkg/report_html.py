@@ -74,15 +74,14 @@ def critical_path(images: Sequence[Mapping[str, Any]]) -> list[str]:
 
 def _spans(image: Mapping[str, Any], started: datetime) -> list[tuple[str, float, float]]:
     """Each phase of an image as (phase, start, end) in seconds since the run started."""
-    phases = image.get("phases") or {}
     spans = []
-    for phase in ("move", "build", "verify", "publish"):
-        if phase in phases:
-            start, end = _time(phases[phase]["started"]), _time(phases[phase]["ended"])
-            if start is not None and end is not None:
-                begin = (start - started).total_seconds()
-                spans.append((phase, begin, max(begin, (end - started).total_seconds())))
-    return spans
+    for key, times in (image.get("phases") or {}).items():
+        phase = key.split(" ", 1)[0]  # "build linux/arm64": a phase of one platform
+        start, end = _time(times["started"]), _time(times["ended"])
+        if phase in PHASE_COLOURS and start is not None and end is not None:
+            begin = (start - started).total_seconds()
+            spans.append((key, begin, max(begin, (end - started).total_seconds())))
+    return sorted(spans, key=lambda span: span[1])
 
 
 def _assign_lanes(work: list[tuple[str, list[tuple[str, float, float]]]]) -> list[int]:
@@ -108,10 +107,17 @@ def timeline_bars(images: Sequence[Mapping[str, Any]], started: datetime) -> lis
     pushes: list[tuple[str, list[tuple[str, float, float]]]] = []
     for image in images:
         spans = _spans(image, started)
-        if slot := [s for s in spans if s[0] != "publish"]:
-            builds.setdefault(str(image.get("engine") or ""), []).append((image["name"], slot))
-        if push := [s for s in spans if s[0] == "publish"]:
-            pushes.append((image["name"], push))
+        # each platform's build and verify share a slot; pushes take push slots
+        by_platform: dict[str, list[tuple[str, float, float]]] = {}
+        for key, begin, end in spans:
+            phase, _, platform = key.partition(" ")
+            if phase == "publish":
+                pushes.append((image["name"], [(phase, begin, end)]))
+            else:
+                by_platform.setdefault(platform, []).append((phase, begin, end))
+        engine = str(image.get("engine") or "")
+        for slot in by_platform.values():
+            builds.setdefault(engine, []).append((image["name"], slot))
     groups = [(engine or "slot", work) for engine, work in sorted(builds.items())]
     groups.append(("push", pushes))
     bars: list[Bar] = []

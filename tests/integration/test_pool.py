@@ -13,9 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
+import requests
 import yaml
 
+from docker_pkg.report import load_schema
 from tests.helpers import write_image
 from tests.integration.conftest import Bed, Project, add_base
 
@@ -220,3 +223,113 @@ def test_an_engine_building_for_another_platform_under_emulation(
         check=True,
     ).stdout.strip()
     assert arch == "linux/arm64"
+
+
+INDEX_TYPES = (
+    "application/vnd.oci.image.index.v1+json, "
+    "application/vnd.docker.distribution.manifest.list.v2+json"
+)
+
+
+def index_of(project: Project, short: str, tag: str) -> dict[str, Any] | None:
+    url = f"http://{project.registry}/v2/{project.namespace}/{short}/manifests/{tag}"
+    answer = requests.get(url, headers={"Accept": INDEX_TYPES}, timeout=10)
+    if answer.status_code == 404:
+        return None
+    assert answer.status_code == 200
+    document: dict[str, Any] = answer.json()
+    document["_digest"] = answer.headers["Docker-Content-Digest"]
+    return document
+
+
+def platforms_in(document: dict[str, Any] | None) -> list[str]:
+    assert document is not None
+    return sorted(
+        f"{m['platform']['os']}/{m['platform']['architecture']}" for m in document["manifests"]
+    )
+
+
+def test_images_of_two_platforms_published_as_indexes(
+    project: Project, busybox: Path, side: Any
+) -> None:
+    if project.builder != "buildkit":
+        pytest.skip("builds for a platform go through BuildKit")
+    assert ARM64_BUSYBOX.is_file(), "scripts/bootstrap fetches Debian's busybox-static:arm64"
+    arm = side.start_side_engine("indexes-arm64")
+    base = write_image(
+        project.images,
+        "base",
+        template="FROM scratch\nARG TARGETARCH\nCOPY busybox-${TARGETARCH} /bin/busybox\n"
+        'RUN ["/bin/busybox", "--install", "-s", "/bin"]\nRUN uname -m > /arch\n',
+    )
+    shutil.copy(busybox, base / "busybox-amd64")
+    shutil.copy(ARM64_BUSYBOX, base / "busybox-arm64")
+    write_image(
+        project.images,
+        "app",
+        template='FROM {{ "base" | image_tag }}\nRUN cat /arch\n',
+        depends=["base"],
+    )
+    engines = [
+        {"name": "x86", "url": project.bed.docker_host},
+        {"name": "arm", "url": arm.docker_host, "platform": "linux/arm64"},
+    ]
+    # amd64 first: TAG is an index of one platform
+    project.write_config(engines=engines, platforms=["linux/amd64"])
+    first = build(project)
+    assert first.returncode == 0, first.output
+    assert platforms_in(index_of(project, "app", "1.0.0")) == ["linux/amd64"]
+
+    # adding arm64 builds only arm64, and makes the indexes again with both
+    project.write_config(engines=engines, platforms=["linux/amd64", "linux/arm64"])
+    second = build(project)
+    assert second.returncode == 0, second.output
+    assert " for linux/arm64" in second.output
+    assert " for linux/amd64" not in second.output
+    for short in ("base", "app"):
+        document = index_of(project, short, "1.0.0")
+        assert platforms_in(document) == ["linux/amd64", "linux/arm64"]
+        assert index_of(project, short, "latest")["_digest"] == document["_digest"]  # type: ignore[index]
+    # each entry's config names its architecture; the arm64 image runs as aarch64
+    arch = subprocess.run(
+        [
+            "docker",
+            "-H",
+            arm.docker_host,
+            "run",
+            "--rm",
+            f"{project.name('app')}:1.0.0-arm64",
+            "cat",
+            "/arch",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert arch == "aarch64"
+    assert any(i["engine"] == "arm" for i in second.report["images"])
+    jsonschema.validate(second.report, load_schema())
+    app = next(i for i in second.report["images"] if i["name"] == "app")
+    assert "build linux/arm64" in app["phases"]
+    assert "build linux/amd64" not in app["phases"]
+
+    # a finished tree is a no-op
+    third = build(project)
+    assert third.returncode == 0, third.output
+    assert "2 already published" in third.output
+    assert "Built image" not in third.output
+
+    # a platform that fails leaves TAG as it was (here: absent) and fails the image
+    write_image(
+        project.images,
+        "picky",
+        template='FROM {{ "base" | image_tag }}\nRUN test "$(uname -m)" != aarch64\n',
+        depends=["base"],
+    )
+    before = index_of(project, "base", "1.0.0")
+    fourth = build(project)
+    assert fourth.returncode == 1, fourth.output
+    assert index_of(project, "picky", "1.0.0") is None
+    assert index_of(project, "base", "1.0.0") == before
+    picky = next(i for i in fourth.report["images"] if i["name"] == "picky")
+    assert picky["state"] == "failed"

@@ -387,6 +387,8 @@ WRONG_TYPES: dict[str, list[object]] = {
     "verify_timeout": [[60], "soon"],
     "history_db": [["x"]],
     "history_days": ["forever", -1, 2.5],
+    "platforms": ["linux/amd64", ["amd64"], [1]],
+    "engines": ["unix:///x.sock", [{"url": "http://x"}], [{"url": "unix:///a", "jobs": 0}]],
 }
 
 
