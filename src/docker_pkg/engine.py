@@ -9,10 +9,8 @@ import contextlib
 import functools
 import json
 import logging
-import re
 import socket
 import threading
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Protocol
@@ -25,7 +23,8 @@ import urllib3
 from docker.utils import kwargs_from_env
 from docker.utils.json_stream import json_stream
 
-from docker_pkg.buildkit import TAIL_LINES, TRACE_ID, TraceDecoder
+from docker_pkg.build_output import LineSplitter, OutputSink, error_text
+from docker_pkg.buildkit import TRACE_ID, TraceDecoder
 from docker_pkg.errors import (
     BuildError,
     Cancelled,
@@ -39,7 +38,6 @@ from docker_pkg.sshrelay import SshRelay
 
 log = logging.getLogger(__name__)
 
-OutputSink = Callable[[str], None]
 CLASSIC, BUILDKIT = "classic", "buildkit"
 BUILDKIT_MIN_API = (1, 39)
 
@@ -111,51 +109,6 @@ class Engine(Protocol):
     def remove_containers_of(self, image: str, since: float) -> list[str]: ...
 
 
-_CLASSIC_STEP = re.compile(r"^Step \d+/\d+ : (?P<step>.*)$")
-_CLASSIC_NOISE = (" ---> ", "Removing intermediate container")
-# The classic builder colours a step's stderr with terminal escapes; logs get plain text.
-_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-
-
-class _LineSplitter:
-    """Engine ``stream`` chunks carry partial or several lines; emit whole lines only, and
-    remember the classic builder's current step and its last output lines."""
-
-    def __init__(self, output: OutputSink):
-        self._output = output
-        self._pending = ""
-        self._step = ""
-        self._tail: deque[str] = deque(maxlen=TAIL_LINES)
-
-    def feed(self, text: str) -> None:
-        self._pending += text
-        *lines, self._pending = self._pending.split("\n")
-        for line in lines:
-            self._line(_ANSI.sub("", line).rstrip("\r"))
-
-    def _line(self, line: str) -> None:
-        self._output(line)
-        match = _CLASSIC_STEP.match(line)
-        if match:
-            self._step, self._tail = match["step"], deque(maxlen=TAIL_LINES)
-        elif line.strip() and not line.startswith(_CLASSIC_NOISE):
-            self._tail.append(line)
-
-    def flush(self) -> None:
-        if self._pending:
-            self._line(_ANSI.sub("", self._pending))
-            self._pending = ""
-
-    def failure(self, message: str) -> str:
-        """``message`` with the step that failed and its last output lines."""
-        if not self._step:
-            return message
-        text = f"step {self._step} failed: {message}"
-        if self._tail:
-            text += "\nlast output:\n" + "\n".join(f"  {line}" for line in self._tail)
-        return text
-
-
 # What a dead or vanished daemon looks like from here: a refused or reset connection, a
 # socket file gone, a response stream cut in the middle.
 _CONNECTION_ERRORS = (
@@ -165,13 +118,6 @@ _CONNECTION_ERRORS = (
     ConnectionError,
     FileNotFoundError,
 )
-
-
-def _error_text(chunk: Mapping[str, Any]) -> str:
-    detail = chunk.get("errorDetail") or {}
-    message = str(detail.get("message") or chunk.get("error") or "unknown error").strip()
-    code = detail.get("code")
-    return f"{message} (exit code {code})" if code else message
 
 
 class _APIClient(docker.APIClient):
@@ -287,7 +233,7 @@ class DockerEngine:
         response = self._start_stream(
             "/build", self._build_params(request), request.context, what, BuildError
         )
-        lines = _LineSplitter(output)
+        lines = LineSplitter(output)
         trace = TraceDecoder(output)
         failure = trace.failure if request.builder == BUILDKIT else lines.failure
         image_id = ""
@@ -299,7 +245,7 @@ class DockerEngine:
                     continue
                 if "error" in chunk or "errorDetail" in chunk:
                     lines.flush()
-                    raise BuildError(failure(_error_text(chunk)))
+                    raise BuildError(failure(error_text(chunk)))
                 if "stream" in chunk:
                     lines.feed(str(chunk["stream"]))
                 elif "status" in chunk:
@@ -457,7 +403,7 @@ class DockerEngine:
         )
         for chunk in answer or ():
             if isinstance(chunk, dict) and ("error" in chunk or "errorDetail" in chunk):
-                raise EngineError(f"{what}: {_error_text(chunk)}")
+                raise EngineError(f"{what}: {error_text(chunk)}")
 
     def supports_buildkit(self) -> bool:
         """BuildKit builds through ``/build?version=2``: a Linux engine with API 1.39+."""
@@ -496,7 +442,7 @@ class DockerEngine:
                 repository, tag, auth_config=dict(auth) if auth else None, stream=True, decode=True
             ):
                 if "error" in chunk or "errorDetail" in chunk:
-                    raise PublishError(f"pushing {label}: {_error_text(chunk)}")
+                    raise PublishError(f"pushing {label}: {error_text(chunk)}")
                 aux = chunk.get("aux")
                 if isinstance(aux, dict) and aux.get("Digest"):
                     digest = str(aux["Digest"])
@@ -528,7 +474,7 @@ class DockerEngine:
                 platform=platform,
             ):
                 if "error" in chunk or "errorDetail" in chunk:
-                    raise EngineError(f"pulling {reference}: {_error_text(chunk)}")
+                    raise EngineError(f"pulling {reference}: {error_text(chunk)}")
         except docker.errors.APIError as exc:
             raise EngineError(f"pulling {reference}: {exc.explanation or exc}") from None
         except _CONNECTION_ERRORS as exc:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import base64
 
+from docker_pkg.build_output import LineSplitter
 from docker_pkg.buildkit import TraceDecoder
 from docker_pkg.buildkit_pb2 import StatusResponse, Vertex, VertexLog
-from docker_pkg.engine import _LineSplitter
 
 
 def trace(*vertexes: Vertex, logs: tuple[VertexLog, ...] = ()) -> str:
@@ -77,13 +77,13 @@ def test_garbage_is_skipped_not_fatal() -> None:
 
 def test_terminal_escapes_are_removed() -> None:
     lines: list[str] = []
-    _LineSplitter(lines.append).feed("\x1b[91mnope\n\x1b[0mRemoving intermediate container 1\n")
+    LineSplitter(lines.append).feed("\x1b[91mnope\n\x1b[0mRemoving intermediate container 1\n")
     assert lines == ["nope", "Removing intermediate container 1"]
 
 
 def test_classic_stream_lines_and_failure() -> None:
     lines: list[str] = []
-    splitter = _LineSplitter(lines.append)
+    splitter = LineSplitter(lines.append)
     splitter.feed("Step 1/2 : FROM base\n ---> abc\nStep 2/2 : RUN ma")
     splitter.feed("ke\n ---> Running in 123\nbuilding\nbroken\n")
     assert lines == [
