@@ -364,6 +364,23 @@ class BuildRun:
 
         return run
 
+    def skip_reason(self, task: Task, failed: Task) -> str:
+        """Why ``task`` is not run, ``failed`` having failed."""
+        failed_label = self.unit_labels()[failed.key.split(":", 1)[1]]
+        if task.kind == BUILD:
+            return f"not attempted: its ancestor {failed_label} failed"
+        if failed.kind == BUILD and failed.key.split(":", 1)[1] == task.key.split(":", 1)[1]:
+            return "not pushed: its build failed"
+        return f"not pushed: {failed_label} was not published"
+
+    def unit_labels(self) -> dict[str, str]:
+        """The label of each thing the run works on (here: each image)."""
+        return self.workspace.labels
+
+    def limits(self) -> dict[str, int]:
+        """How many tasks of each kind run at once: a build per engine slot."""
+        return {BUILD: max(1, self.pool.total_jobs), PUBLISH: max(1, self.options.jobs)}
+
     def execute(
         self,
         tasks: dict[str, Task],
@@ -371,22 +388,12 @@ class BuildRun:
         clock: Callable[[], datetime],
     ) -> bool:
         """Run the tasks; False when interrupted."""
-        labels = self.workspace.labels
-
-        def skip_reason(task: Task, failed: Task) -> str:
-            failed_label = labels[failed.key.split(":", 1)[1]]
-            if task.kind == BUILD:
-                return f"not attempted: its ancestor {failed_label} failed"
-            if failed.kind == BUILD and failed.key.split(":", 1)[1] == task.key.split(":", 1)[1]:
-                return "not pushed: its build failed"
-            return f"not pushed: {failed_label} was not published"
-
         scheduler = Scheduler(
             tasks,
-            limits={BUILD: max(1, self.pool.total_jobs), PUBLISH: max(1, self.options.jobs)},
+            limits=self.limits(),
             clock=clock,
             on_event=on_event,
-            skip_reason=skip_reason,
+            skip_reason=self.skip_reason,
             fail_fast=self.options.fail_fast,
         )
         return scheduler.run(on_interrupt=self.cancel)

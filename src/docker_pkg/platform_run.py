@@ -11,7 +11,6 @@ import fnmatch
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
 
 from docker_pkg.errors import EngineLost, OperationError, PublishError
 from docker_pkg.naming import platform_tag
@@ -26,7 +25,7 @@ from docker_pkg.pipeline import (
 from docker_pkg.platforms import Entry, index_body, index_platforms, platform_of
 from docker_pkg.pool import EnginePool, Member
 from docker_pkg.registry import RegistryClient
-from docker_pkg.scheduler import Scheduler, Status, Task, heights
+from docker_pkg.scheduler import Status, Task, heights
 from docker_pkg.templates import Rendered
 from docker_pkg.workspace import Workspace
 
@@ -268,30 +267,14 @@ class PlatformRun(BuildRun):
             p for p in self.platforms if not definition.platforms or p in definition.platforms
         )
 
-    def execute(
-        self,
-        tasks: dict[str, Task],
-        on_event: Callable[[Task], None],
-        clock: Callable[[], datetime],
-    ) -> bool:
-        labels = self.unit_labels()
+    def skip_reason(self, task: Task, failed: Task) -> str:
+        failed_label = self.unit_labels()[failed.key.split(":", 1)[1]]
+        if task.kind == BUILD:
+            return f"not attempted: {failed_label} failed"
+        return f"not published: {failed_label} failed"
 
-        def skip_reason(task: Task, failed: Task) -> str:
-            failed_label = labels[failed.key.split(":", 1)[1]]
-            if task.kind == BUILD:
-                return f"not attempted: {failed_label} failed"
-            return f"not published: {failed_label} failed"
-
-        jobs = max(1, self.options.jobs)
-        scheduler = Scheduler(
-            tasks,
-            limits={BUILD: max(1, self.pool.total_jobs), PUBLISH: jobs, INDEX: jobs},
-            clock=clock,
-            on_event=on_event,
-            skip_reason=skip_reason,
-            fail_fast=self.options.fail_fast,
-        )
-        return scheduler.run(on_interrupt=self.cancel)
+    def limits(self) -> dict[str, int]:
+        return {**super().limits(), INDEX: max(1, self.options.jobs)}
 
     def platform_results(
         self,
