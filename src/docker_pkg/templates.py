@@ -260,6 +260,9 @@ class Renderer:
             extensions=["jinja2.ext.do"],
             undefined=jinja2.StrictUndefined,
             autoescape=False,
+            # Constant folding runs the filters at compile time: it costs more than it
+            # saves on templates rendered once per run (and the output is the same).
+            optimized=False,
             bytecode_cache=open_template_cache(config.template_cache, self.filters),
         )
         self._env.filters.update(self.filters.as_dict())
