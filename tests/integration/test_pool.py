@@ -333,3 +333,8 @@ def test_images_of_two_platforms_published_as_indexes(
     assert index_of(project, "base", "1.0.0") == before
     picky = next(i for i in fourth.report["images"] if i["name"] == "picky")
     assert picky["state"] == "failed"
+    rows = project.run("status", "--format", "json", str(project.images), check_code=0).stdout
+    status = {r["name"]: r for r in json.loads(rows)}
+    assert status["app"]["state"] == "published"
+    assert status["picky"]["state"] == "partial"
+    assert status["picky"]["platforms"] == {"linux/amd64": "published", "linux/arm64": "to_build"}

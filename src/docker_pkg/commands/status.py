@@ -6,12 +6,13 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from docker_pkg.commands.build import registry_client
 from docker_pkg.config import Config
 from docker_pkg.credentials import find_credentials
 from docker_pkg.plan import state_reason
+from docker_pkg.registry import RegistryClient
 from docker_pkg.states import StateScan, TagSource
 from docker_pkg.workspace import Workspace
 
@@ -31,19 +32,22 @@ def status(
     registry = registry_client(config, credentials)
     scan = StateScan(workspace, engine, registry, pull)
     try:
-        states = scan.states()
+        if config.platforms:
+            rows = _platform_rows(workspace, registry, engine)
+        else:
+            states = scan.states()
+            rows = [
+                {
+                    "name": name,
+                    "label": workspace.label(name),
+                    "state": states[name].value,
+                    "why": state_reason(states[name], scan.pulling, config.registry),
+                }
+                for name in workspace.graph.order()
+            ]
     finally:
         if registry is not None:
             registry.close()
-    rows = [
-        {
-            "name": name,
-            "label": workspace.label(name),
-            "state": states[name].value,
-            "why": state_reason(states[name], scan.pulling, config.registry),
-        }
-        for name in workspace.graph.order()
-    ]
     if output_format == "json":
         json.dump(rows, out, indent=2)
         out.write("\n")
@@ -52,3 +56,44 @@ def status(
     for row in rows:
         print(f"{row['label']:<{width}}  {row['state']:<9}  {row['why']}", file=out)
     return 0
+
+
+def _platform_rows(
+    workspace: Workspace, registry: RegistryClient | None, engine: TagSource | None
+) -> list[dict[str, Any]]:
+    """With ``platforms``: each image and where each of its platforms stands."""
+    from docker_pkg.platform_run import scan_platforms
+    from docker_pkg.platforms import wanted_platforms
+    from docker_pkg.pool import EnginePool
+
+    wanted = wanted_platforms(workspace.definitions, workspace.graph, workspace.config.platforms)
+    pool = engine if isinstance(engine, EnginePool) else None
+    states = scan_platforms(workspace, registry, pool, wanted)
+    rows = []
+    for name in workspace.graph.order():
+        state = states[name]
+        each = {
+            p: "published"
+            if p in state.in_registry
+            else "built"
+            if p in state.local
+            else "to_build"
+            for p in state.wanted
+        }
+        missing = [p for p, s in each.items() if s != "published"]
+        rows.append(
+            {
+                "name": name,
+                "label": workspace.label(name),
+                "state": "published"
+                if state.published
+                else "partial"
+                if len(missing) < len(each)
+                else "to_build",
+                "why": "an index of " + ", ".join(state.wanted)
+                if state.published
+                else "not yet in the registry: " + ", ".join(missing),
+                "platforms": each,
+            }
+        )
+    return rows
