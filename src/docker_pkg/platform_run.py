@@ -127,10 +127,13 @@ class PlatformRun(BuildRun):
 
     _built: dict[str, list[str]] = field(default_factory=dict)  # image -> engines
     _index_digest: dict[str, str] = field(default_factory=dict)
+    _unit_labels: dict[str, str] = field(default_factory=dict)
 
     def unit_labels(self) -> dict[str, str]:
         """Labels of what the run works on: each platform's image and each index."""
-        labels = dict(self.workspace.labels)
+        if self._unit_labels:
+            return self._unit_labels
+        labels = self._unit_labels = dict(self.workspace.labels)
         for name, definition in self.workspace.definitions.items():
             for platform in self.platforms:
                 full = self.workspace.name(name)

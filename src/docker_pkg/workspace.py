@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -48,8 +49,9 @@ class Workspace:
     def label(self, short_name: str) -> str:
         return self.definitions[short_name].label(self.config.registry, self.config.namespace)
 
-    @property
+    @functools.cached_property
     def labels(self) -> dict[str, str]:
+        """Every image's label (asked for on every scheduler event: made once)."""
         return {name: self.label(name) for name in self.definitions}
 
     def known_images(self) -> list[str]:
