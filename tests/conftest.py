@@ -14,6 +14,6 @@ def isolated_home(
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
-    for var in ("DEBFULLNAME", "DEBEMAIL", "XDG_STATE_HOME"):
+    for var in ("DEBFULLNAME", "DEBEMAIL", "XDG_STATE_HOME", "XDG_CACHE_HOME"):
         monkeypatch.delenv(var, raising=False)
     return home

@@ -597,5 +597,16 @@ def report_error(exc: DockerPkgError, redactor: RedactSecrets, *, to_logfile: bo
     return exc.exit_status
 
 
+EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE
+
+
 def run() -> None:
-    raise SystemExit(main())
+    try:
+        status = main()
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # Whoever read the output left (``docker-pkg render --select x | head -1``): stop
+        # quietly, as a program killed by SIGPIPE would, without a traceback at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        status = EXIT_BROKEN_PIPE
+    raise SystemExit(status)

@@ -98,6 +98,7 @@ class Config:
     build_timeout: float | None = DEFAULT_BUILD_TIMEOUT
     verify_timeout: float | None = DEFAULT_VERIFY_TIMEOUT
     template_cache: str | None = None  # folder of compiled templates; None: none kept
+    tree_cache: str | None = None  # folder of kept scans (tree_cache.py); None: none kept
     history_days: int | None = DEFAULT_HISTORY_DAYS  # runs older are forgotten; None: never
     engines: tuple[EngineSpec, ...] = ()  # empty: the one engine of DOCKER_HOST
     platforms: tuple[str, ...] = ()  # set: every image is an index of these platforms
@@ -409,7 +410,10 @@ def load_config(configfile: Path | None, environ: Mapping[str, str]) -> Config:
         merged.update(data)
         origin.update({key: (path, lines.get(key)) for key in data})
     config = _finish(merged, _Where(origin))
-    return replace(config, template_cache=str(cache_dir(environ) / "templates"))
+    caches = cache_dir(environ)
+    return replace(
+        config, template_cache=str(caches / "templates"), tree_cache=str(caches / "trees")
+    )
 
 
 def config_from_mapping(values: Mapping[str, Any]) -> Config:

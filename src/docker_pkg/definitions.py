@@ -10,10 +10,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from debian.changelog import Changelog, ChangelogParseError, topline
-
 from docker_pkg.errors import DefinitionError, ManyErrors, UsageError
-from docker_pkg.files import read_text
+from docker_pkg.files import lexists, read_text
 from docker_pkg.naming import full_name, is_valid_platform, is_valid_short_name, is_valid_tag
 
 log = logging.getLogger(__name__)
@@ -55,13 +53,22 @@ class ImageDefinition:
     @property
     def has_build_stage(self) -> bool:
         # Anything by that name counts: reading it reports a folder or FIFO in its place.
-        return os.path.lexists(self.path / BUILD_TEMPLATE)
+        return lexists(self.path / BUILD_TEMPLATE)
 
     def name(self, registry: str, namespace: str) -> str:
         return full_name(registry, namespace, self.short_name)
 
     def label(self, registry: str, namespace: str) -> str:
         return f"{self.name(registry, namespace)}:{self.tag}"
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """The Dockerfiles of one image: the main one and, when defined, its build stage."""
+
+    definition: ImageDefinition
+    dockerfile: str
+    build_dockerfile: str | None = None
 
 
 def _first_heading(text: str) -> tuple[int, str]:
@@ -87,6 +94,8 @@ def read_changelog(path: Path) -> ChangelogHead:
     The first non-blank line must be an entry header: python-debian skips a malformed one
     with a mere warning and would hand back the *next* entry's version.
     """
+    from debian.changelog import Changelog, ChangelogParseError, topline
+
     text = read_text(path, "the changelog", DefinitionError)
     line, heading = _first_heading(text)
     match = topline.match(heading)
@@ -180,7 +189,7 @@ class Control:
 def read_control(path: Path) -> Control:
     """Short names listed in ``Depends`` and ``Build-Depends`` of every paragraph, the
     version constraints written on them, and ``Platforms``."""
-    if not os.path.lexists(path):
+    if not lexists(path):
         return Control()
     text = read_text(path, "the control file", DefinitionError)
     deps: list[str] = []

@@ -8,14 +8,48 @@ the caller's kind, naming the file.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import hashlib
 import os
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 
 from docker_pkg.errors import UsageError
 
 # Far above any real changelog, control file, template or configuration.
 MAX_TEXT_FILE = 16 * 1024 * 1024
+
+# While set: every file read (path -> digest of its bytes) and every path found absent
+# (path -> None), so that a result computed from them can be checked against the disk later.
+_reads: contextvars.ContextVar[dict[str, str | None] | None] = contextvars.ContextVar(
+    "reads", default=None
+)
+
+
+@contextlib.contextmanager
+def recording_reads() -> Iterator[dict[str, str | None]]:
+    """Record, within the block, what was read (see :func:`read_bytes`, :func:`lexists`)."""
+    record: dict[str, str | None] = {}
+    token = _reads.set(record)
+    try:
+        yield record
+    finally:
+        _reads.reset(token)
+
+
+def digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def lexists(path: Path) -> bool:
+    """Whether anything (even a dangling link) is at ``path``; an absence is recorded."""
+    found = os.path.lexists(path)
+    record = _reads.get()
+    if not found and record is not None:
+        record[str(path)] = None
+    return found
 
 
 def _kind(mode: int) -> str:
@@ -60,6 +94,9 @@ def read_bytes(path: Path, what: str, error: type[UsageError], limit: int = MAX_
         os.close(fd)
     if len(data) > limit:
         raise error(f"{what} is too large (more than {limit} bytes)", path=path)
+    record = _reads.get()
+    if record is not None:
+        record[str(path)] = digest(data)
     return data
 
 
@@ -77,6 +114,27 @@ def decode_text(raw: bytes, path: Path, what: str, error: type[UsageError]) -> s
         line = text.count("\n", 0, nul) + 1
         raise error(f"{what} holds a NUL byte (a binary file?)", path=path, line=line)
     return text
+
+
+def digest_of(path: str) -> str | None:
+    """The digest of what :func:`read_bytes` would read at ``path``; None where it would
+    refuse (missing, not a regular file, too large, unreadable)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_TEXT_FILE:
+            return None
+        chunks = []
+        while data := os.read(fd, max(info.st_size, 4096) + 1):
+            chunks.append(data)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    return digest(b"".join(chunks))
 
 
 def read_text(path: Path, what: str, error: type[UsageError], limit: int = MAX_TEXT_FILE) -> str:

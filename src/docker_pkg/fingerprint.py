@@ -11,8 +11,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from docker_pkg.context import context_files
+from docker_pkg.definitions import Rendered
 from docker_pkg.graph import DependencyGraph
-from docker_pkg.templates import Rendered
 
 FINGERPRINT_LABEL = "io.docker-pkg.fingerprint"
 

@@ -8,8 +8,6 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from debian.debian_support import version_compare
-
 from docker_pkg.definitions import CONTROL, TEMPLATE, ImageDefinition
 from docker_pkg.errors import DependencyError, ManyErrors
 
@@ -164,6 +162,8 @@ def constraint_errors(definitions: Iterable[ImageDefinition]) -> list[Dependency
 
 
 def _satisfies(version: str, operator: str, wanted: str) -> bool:
+    from debian.debian_support import version_compare
+
     order = version_compare(version, wanted)
     return {
         "<<": order < 0,

@@ -18,11 +18,11 @@ from pathlib import Path
 from docker_pkg.artifacts import ARTIFACTS, extract_artifacts
 from docker_pkg.context import stream_context
 from docker_pkg.credentials import Credentials
+from docker_pkg.definitions import Rendered
 from docker_pkg.engine import CLASSIC, BuildRequest, Engine
 from docker_pkg.errors import EngineLost, OperationError, PublishError
 from docker_pkg.logs import ImageLog
 from docker_pkg.registry import RegistryClient
-from docker_pkg.templates import Rendered
 from docker_pkg.verify import ProcessGroup, run_verification, verify_argv, verify_environment
 from docker_pkg.workspace import Workspace
 

@@ -17,6 +17,7 @@ from docker_pkg.definitions import (
     CONTROL,
     TEMPLATE,
     ImageDefinition,
+    Rendered,
     definition_folders,
     load_definition,
 )
@@ -24,7 +25,6 @@ from docker_pkg.errors import DefinitionError, NumericUserError, TemplateError
 from docker_pkg.files import read_text
 from docker_pkg.fingerprint import FINGERPRINT_LABEL, fingerprints
 from docker_pkg.graph import DependencyGraph, constraint_errors
-from docker_pkg.templates import Rendered
 from docker_pkg.workspace import Workspace
 
 

@@ -22,6 +22,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from docker_pkg.credentials import Credentials
+from docker_pkg.definitions import Rendered
 from docker_pkg.engine import CLASSIC
 from docker_pkg.errors import BuildError, EngineLost, OperationError, PublishError
 from docker_pkg.image_work import ImageWork
@@ -31,7 +32,6 @@ from docker_pkg.plan import State
 from docker_pkg.pool import EnginePool, Member
 from docker_pkg.registry import RegistryClient
 from docker_pkg.scheduler import Scheduler, Status, Task, heights
-from docker_pkg.templates import Rendered
 from docker_pkg.verify import ProcessGroup
 from docker_pkg.workspace import Workspace
 

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from docker_pkg.definitions import Rendered
 from docker_pkg.errors import EngineLost, OperationError, PublishError
 from docker_pkg.naming import platform_tag
 from docker_pkg.pipeline import (
@@ -26,7 +27,6 @@ from docker_pkg.platforms import Entry, index_body, index_platforms, platform_of
 from docker_pkg.pool import EnginePool, Member
 from docker_pkg.registry import RegistryClient
 from docker_pkg.scheduler import Status, Task, heights
-from docker_pkg.templates import Rendered
 from docker_pkg.workspace import Workspace
 
 INDEX = "index"

@@ -12,7 +12,6 @@ import functools
 import hashlib
 import json
 import logging
-import os
 import re
 import traceback
 from collections.abc import Callable, Iterable, Mapping
@@ -26,7 +25,7 @@ from jinja2.bccache import Bucket
 from jinja2.loaders import split_template_path
 
 from docker_pkg.config import Config
-from docker_pkg.definitions import BUILD_TEMPLATE, TEMPLATE, ImageDefinition
+from docker_pkg.definitions import BUILD_TEMPLATE, TEMPLATE, ImageDefinition, Rendered
 from docker_pkg.errors import (
     DefinitionError,
     ManyErrors,
@@ -34,7 +33,7 @@ from docker_pkg.errors import (
     TemplateError,
     UsageError,
 )
-from docker_pkg.files import read_text
+from docker_pkg.files import lexists, read_text
 from docker_pkg.naming import full_name, split_label
 
 log = logging.getLogger(__name__)
@@ -176,7 +175,7 @@ class _DefinitionLoader(jinja2.FileSystemLoader):
         pieces = split_template_path(template)
         for folder in self.searchpath:
             path = Path(folder, *pieces)
-            if not os.path.lexists(path):
+            if not lexists(path):
                 continue
             text = read_text(path, f"template {template}", DefinitionError)
             return text, str(path), _within_a_run  # a renderer lives for one run
@@ -233,15 +232,6 @@ def open_template_cache(folder: str | None, filters: Filters) -> TemplateCache |
 
 def _within_a_run() -> bool:
     return True
-
-
-@dataclass(frozen=True)
-class Rendered:
-    """The Dockerfiles of one image: the main one and, when defined, its build stage."""
-
-    definition: ImageDefinition
-    dockerfile: str
-    build_dockerfile: str | None = None
 
 
 class Renderer:

@@ -7,14 +7,19 @@ import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from docker_pkg import tree_cache
 from docker_pkg.config import Config
-from docker_pkg.definitions import ImageDefinition, scan
+from docker_pkg.definitions import ImageDefinition, Rendered, scan
 from docker_pkg.errors import TemplateError
+from docker_pkg.files import recording_reads
 from docker_pkg.graph import DependencyGraph
 from docker_pkg.inference import Reference, image_references, known_references
 from docker_pkg.naming import split_label
-from docker_pkg.templates import Rendered, Renderer
+
+if TYPE_CHECKING:
+    from docker_pkg.templates import Renderer
 
 
 @dataclass(frozen=True)
@@ -26,7 +31,10 @@ class Workspace:
 
     @classmethod
     def load(cls, root: Path, config: Config, tag_suffix: str = "") -> Workspace:
-        found = scan(root, tag_suffix)
+        return cls.of(root, config, scan(root, tag_suffix))
+
+    @classmethod
+    def of(cls, root: Path, config: Config, found: list[ImageDefinition]) -> Workspace:
         return cls(
             root=root,
             config=config,
@@ -38,10 +46,37 @@ class Workspace:
     def load_inferred(
         cls, root: Path, config: Config, tag_suffix: str = ""
     ) -> tuple[Workspace, dict[str, Rendered]]:
-        """The tree with its inferred dependencies, and every Dockerfile that rendered."""
-        workspace = cls.load(root, config, tag_suffix)
-        rendered = workspace.render_what_renders()
+        """The tree with its inferred dependencies, and every Dockerfile that rendered
+        (from the scan cache when nothing it read has changed)."""
+        kept = cls.load_kept(root, config, tag_suffix)
+        if kept is not None:
+            return kept
+        with (
+            recording_reads() as inputs,
+            tree_cache.counting_warnings("docker_pkg.templates") as warnings,
+        ):
+            workspace = cls.load(root, config, tag_suffix)
+            rendered = workspace.render_what_renders()
+        complete = len(rendered) == len(workspace.definitions) and not warnings.count
+        if config.tree_cache and complete:
+            snapshot = tree_cache.Snapshot(list(workspace.definitions.values()), rendered)
+            cache = tree_cache.TreeCache(config.tree_cache, root, config, tag_suffix)
+            cache.store(snapshot, inputs)
         return workspace.with_inferred(rendered), rendered
+
+    @classmethod
+    def load_kept(
+        cls, root: Path, config: Config, tag_suffix: str = ""
+    ) -> tuple[Workspace, dict[str, Rendered]] | None:
+        """What :meth:`load_inferred` gives, from the scan cache; None when it has not kept
+        this tree as it is now."""
+        if not config.tree_cache:
+            return None
+        kept = tree_cache.TreeCache(config.tree_cache, root, config, tag_suffix).load()
+        if kept is None:
+            return None
+        workspace = cls.of(root, config, kept.definitions)
+        return workspace.with_inferred(kept.rendered), kept.rendered
 
     def name(self, short_name: str) -> str:
         return self.definitions[short_name].name(self.config.registry, self.config.namespace)
@@ -59,6 +94,8 @@ class Workspace:
         return [*self.labels.values(), *self.config.base_images]
 
     def renderer(self) -> Renderer:
+        from docker_pkg.templates import Renderer
+
         return Renderer(self.config, self.known_images())
 
     def render_what_renders(self) -> dict[str, Rendered]:

@@ -159,3 +159,18 @@ def test_history_needs_no_config_file_in_the_current_folder(
     assert "No runs recorded" in capsys.readouterr().out
     assert main(["render", "defs"]) == 2  # a verb on a tree still needs its config.yaml
     assert "config.yaml: configuration file not found" in capsys.readouterr().err
+
+
+def test_a_reader_that_leaves_early_gets_no_traceback(tree: Path) -> None:
+    for index in range(300):  # more lines than a pipe buffer holds
+        write_image(tree / "defs", f"extra{index}", template="FROM scratch\n")
+    command = (
+        f"{sys.executable} -m docker_pkg -c {tree / 'config.yaml'} render "
+        f"--output {tree / 'o'} {tree / 'defs'} | head -1; echo status=${{PIPESTATUS[0]}} >&2"
+    )
+    proc = subprocess.run(
+        ["bash", "-c", command], capture_output=True, text=True, check=False, timeout=60
+    )
+    assert proc.stdout.startswith("* reg.example/")
+    assert "Traceback" not in proc.stderr
+    assert "status=141" in proc.stderr

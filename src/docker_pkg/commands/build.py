@@ -20,6 +20,7 @@ from typing import Any, TextIO
 from docker_pkg.commands import printer
 from docker_pkg.config import Config
 from docker_pkg.credentials import Credentials, find_credentials
+from docker_pkg.definitions import Rendered
 from docker_pkg.engine import BUILDKIT, Engine, choose_builder, engine_name
 from docker_pkg.errors import EngineError, UsageError
 from docker_pkg.estimate import format_duration, remaining_seconds
@@ -44,7 +45,6 @@ from docker_pkg.registry import RegistryClient
 from docker_pkg.report import RunInfo, report_document, write_json, write_junit
 from docker_pkg.scheduler import Status, Task
 from docker_pkg.states import StateScan
-from docker_pkg.templates import Rendered
 from docker_pkg.workspace import Workspace
 
 log = logging.getLogger(__name__)

@@ -19,6 +19,7 @@ from docker_pkg.commands.build import (
     _usable_log_dir,
 )
 from docker_pkg.credentials import Credentials
+from docker_pkg.definitions import Rendered
 from docker_pkg.errors import EngineError
 from docker_pkg.logs import RedactSecrets
 from docker_pkg.pages import live_page
@@ -30,7 +31,6 @@ from docker_pkg.pool import EnginePool
 from docker_pkg.registry import RegistryClient
 from docker_pkg.report import RunInfo, report_document
 from docker_pkg.scheduler import Status
-from docker_pkg.templates import Rendered
 from docker_pkg.workspace import Workspace
 
 

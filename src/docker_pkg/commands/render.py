@@ -21,7 +21,14 @@ def render(
     stdout: TextIO | None = None,
 ) -> int:
     stdout = stdout or sys.stdout
-    workspace = Workspace.load(directory, config)
+    # A whole tree is scanned as a build scans it (and kept for the next run); one image
+    # of a tree that changed is rendered alone.
+    kept = (
+        Workspace.load_inferred(directory, config)
+        if select is None
+        else Workspace.load_kept(directory, config)
+    )
+    workspace, every = kept if kept is not None else (Workspace.load(directory, config), {})
     names = sorted(selection(workspace.labels, select))
     if not names:
         raise UsageError(f"no image in {directory} matches {select!r}")
@@ -30,7 +37,9 @@ def render(
             f"{len(names)} images selected: give --output DIR, or --select exactly one image"
         )
     # Every template renders before anything is written: an error leaves no output behind.
-    every = workspace.renderer().render_all(workspace.definitions[n] for n in names)
+    missing = [workspace.definitions[n] for n in names if n not in every]
+    if missing:
+        every = {**every, **workspace.renderer().render_all(missing)}
     for name in names:
         rendered = every[name]
         if output is None:
