@@ -14,8 +14,6 @@ import tarfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from docker.utils.build import exclude_paths
-
 from docker_pkg.errors import BuildError
 
 log = logging.getLogger(__name__)
@@ -43,6 +41,8 @@ def read_dockerignore(folder: Path) -> list[str]:
 
 def context_files(folder: Path) -> list[str]:
     """Relative paths (files and folders) of ``folder`` that belong in the build context."""
+    from docker.utils.build import exclude_paths  # the SDK: only for images being built
+
     included = exclude_paths(str(folder), read_dockerignore(folder), dockerfile=DOCKERFILE)
     # The folder's own Dockerfile, if any, is replaced by the rendered one.
     included.discard(DOCKERFILE)

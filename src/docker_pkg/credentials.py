@@ -14,9 +14,6 @@ import base64
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-import docker.auth
-import docker.errors
-
 from docker_pkg.errors import ConfigError
 
 ENV_USERNAME = "DOCKER_PKG_REGISTRY_USERNAME"
@@ -59,6 +56,9 @@ def find_credentials(
 
 
 def _from_docker_config(registry: str, environ: Mapping[str, str]) -> Credentials | None:
+    import docker.auth  # the SDK, only when the credentials are not given to us directly
+    import docker.errors
+
     try:
         auth = docker.auth.load_config(credstore_env=dict(environ))
         entry = auth.resolve_authconfig(registry)

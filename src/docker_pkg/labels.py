@@ -6,7 +6,6 @@ They are passed to the engine with the build request, so the rendered Dockerfile
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 from docker_pkg.fingerprint import FINGERPRINT_LABEL
@@ -17,6 +16,8 @@ OCI = "org.opencontainers.image"
 
 def git_revision(folder: Path) -> str | None:
     """The commit checked out in the git work tree holding ``folder``, if any."""
+    import subprocess
+
     try:
         proc = subprocess.run(
             ["git", "-C", str(folder), "rev-parse", "HEAD"],

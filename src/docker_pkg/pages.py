@@ -12,13 +12,13 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from docker_pkg.report_html import RELOAD_SECONDS, render_page
-
 log = logging.getLogger(__name__)
 
 
 def write_page(path: Path, document: Mapping[str, Any]) -> None:
     """Write the page for ``document`` atomically (a reloading browser never sees half)."""
+    from docker_pkg.report_html import render_page
+
     text = render_page(document)
     fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -40,6 +40,8 @@ def live_page(
     if path is None:
         yield
         return
+    from docker_pkg.report_html import RELOAD_SECONDS
+
     stop = threading.Event()
 
     def refresh() -> None:

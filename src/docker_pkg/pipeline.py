@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import shutil
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -258,6 +257,8 @@ class BuildRun:
                 self._keep(name, rendered)
                 raise
             if self.keep_failed is not None:
+                import shutil
+
                 shutil.rmtree(self.keep_failed / name, ignore_errors=True)
             return image_id
 

@@ -26,10 +26,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import requests
-
 from docker_pkg.credentials import Credentials
 from docker_pkg.errors import RegistryError
+from docker_pkg.http_transport import Response, TLSFailure, Transport, TransportError
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +81,7 @@ class RetryPolicy:
 RETRIED_STATUS = frozenset({429, 500, 502, 503, 504})
 
 
-def retry_after(response: requests.Response) -> float | None:
+def retry_after(response: Response) -> float | None:
     value = response.headers.get("Retry-After")
     if value is None:
         return None
@@ -138,7 +137,7 @@ class RegistryClient:
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], float] = time.monotonic
-    _session: requests.Session = field(default_factory=requests.Session)
+    _transport: Transport = field(init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _base_url: str | None = None
     _tokens: dict[str, _Token] = field(default_factory=dict)
@@ -146,17 +145,20 @@ class RegistryClient:
     _rng: random.Random = field(default_factory=random.Random)
 
     def __post_init__(self) -> None:
-        # Passed on every request: a session-level value loses to REQUESTS_CA_BUNDLE.
-        self._verify: str | bool = self.ca_bundle or True
-        if self.http_proxy and not self.plain_http_allowed:
-            self._session.proxies = {"https": self.http_proxy}
+        proxy = self.http_proxy if self.http_proxy and not self.plain_http_allowed else None
+        self._transport = Transport(
+            ca_bundle=self.ca_bundle,
+            proxy=proxy,
+            connect_timeout=TIMEOUT[0],
+            read_timeout=TIMEOUT[1],
+        )
 
     @property
     def plain_http_allowed(self) -> bool:
         return self.insecure or is_loopback(self.registry)
 
     def close(self) -> None:
-        self._session.close()
+        self._transport.close()
 
     @property
     def base_url(self) -> str:
@@ -169,11 +171,11 @@ class RegistryClient:
 
     def _speaks_tls(self) -> bool:
         try:
-            self._session.get(f"https://{self.registry}/v2/", timeout=TIMEOUT, verify=self._verify)
-        except requests.exceptions.SSLError as exc:
+            self._transport.request("GET", f"https://{self.registry}/v2/")
+        except TLSFailure as exc:
             # A TLS server whose certificate we do not trust still speaks TLS.
             return "certificate" in str(exc).lower()
-        except requests.exceptions.ConnectionError:
+        except TransportError:
             return False
         return True
 
@@ -181,21 +183,19 @@ class RegistryClient:
 
     def _send(
         self, method: str, url: str, headers: dict[str, str], data: bytes | None = None
-    ) -> requests.Response:
+    ) -> Response:
         """One request, retried on connection errors, 429 and 5xx within the policy."""
         started = self.clock()
         attempt = 0
         while True:
             wait: float | None = None
             try:
-                response = self._session.request(
-                    method, url, headers=headers, data=data, timeout=TIMEOUT, verify=self._verify
-                )
-            except requests.exceptions.SSLError as exc:
+                response = self._transport.request(method, url, headers, data)
+            except TLSFailure as exc:
                 raise RegistryError(
                     f"TLS failed talking to registry {self.registry} (set ca_bundle?): {exc}"
                 ) from None
-            except requests.RequestException as exc:
+            except TransportError as exc:
                 failure = f"cannot reach registry {self.registry}: {exc}"
             else:
                 if response.status_code not in RETRIED_STATUS:
@@ -218,7 +218,7 @@ class RegistryClient:
         scope: str,
         accept: str = MANIFEST_TYPES,
         body: tuple[str, bytes] | None = None,
-    ) -> requests.Response:
+    ) -> Response:
         """``method`` on ``/v2/path``, authenticating as the registry's challenge asks;
         ``body`` is (content type, bytes)."""
         url = f"{self.base_url}/{path}"
@@ -277,10 +277,8 @@ class RegistryClient:
         query = {"service": params.get("service", ""), "scope": params.get("scope") or scope}
         auth = self.credentials.as_tuple() if self.credentials else None
         try:
-            response = self._session.get(
-                params["realm"], params=query, auth=auth, timeout=TIMEOUT, verify=self._verify
-            )
-        except requests.RequestException as exc:
+            response = self._transport.request("GET", params["realm"], params=query, auth=auth)
+        except TransportError as exc:
             raise RegistryError(f"token service of {self.registry} failed: {exc}") from None
         if response.status_code in (401, 403):
             raise RegistryError(
@@ -397,7 +395,7 @@ class RegistryClient:
             )
         return digest
 
-    def _check(self, response: requests.Response, repository: str, tag: str) -> None:
+    def _check(self, response: Response, repository: str, tag: str) -> None:
         if response.status_code in (401, 403):
             raise RegistryError(
                 f"registry {self.registry} refused access to {repository} "

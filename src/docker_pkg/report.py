@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import json
 import re
-import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from datetime import datetime
-from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from docker_pkg import __version__
 from docker_pkg.pipeline import ImageResult, Outcome
+
+if TYPE_CHECKING:
+    import xml.etree.ElementTree as ET
 
 SCHEMA_VERSION = 2
 
@@ -76,6 +77,8 @@ def report_document(run: RunInfo, results: list[ImageResult]) -> dict[str, Any]:
 
 
 def load_schema() -> dict[str, Any]:
+    from importlib import resources
+
     text = resources.files("docker_pkg").joinpath("report.schema.json").read_text("utf-8")
     schema: dict[str, Any] = json.loads(text)
     return schema
@@ -95,6 +98,8 @@ def _xml_text(text: str) -> str:
 
 def junit_document(run: RunInfo, results: list[ImageResult]) -> ET.ElementTree[ET.Element]:
     """One test case per image of the run; failed ones fail, skipped ones are skipped."""
+    import xml.etree.ElementTree as ET
+
     counted = [r for r in results if r.in_run]
     failures = sum(1 for r in counted if r.outcome is Outcome.FAILED)
     skipped = sum(1 for r in counted if r.outcome is Outcome.SKIPPED)
@@ -132,6 +137,8 @@ def junit_document(run: RunInfo, results: list[ImageResult]) -> ET.ElementTree[E
 
 
 def write_junit(path: Path, run: RunInfo, results: list[ImageResult]) -> None:
+    import xml.etree.ElementTree as ET
+
     tree = junit_document(run, results)
     ET.indent(tree)
     tree.write(path, encoding="utf-8", xml_declaration=True)

@@ -14,13 +14,15 @@ import logging
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from docker_pkg.errors import Cancelled, OperationError
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future, ThreadPoolExecutor
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +94,8 @@ class Scheduler:
 
     def run(self, on_interrupt: Callable[[], None] = lambda: None) -> bool:
         """Run every task; return False when interrupted (KeyboardInterrupt)."""
+        from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+
         interrupted = False
         workers = max(1, sum(self.limits.values()))
         futures: dict[Future[Any], Task] = {}

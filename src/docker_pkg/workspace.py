@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -107,6 +107,13 @@ class Workspace:
             with contextlib.suppress(TemplateError):
                 rendered[name] = renderer.render(definition)
         return rendered
+
+    def raise_render_errors(self, names: Iterable[str], rendered: Mapping[str, Rendered]) -> None:
+        """Render again those of ``names`` that did not render, to report every error among
+        them at once; nothing (no Jinja loaded) when they all did."""
+        failed = [self.definitions[n] for n in names if n not in rendered]
+        if failed:
+            self.renderer().render_all(failed)
 
     def references(self, rendered: Mapping[str, Rendered]) -> dict[str, list[Reference]]:
         """For each rendered image, the images of the tree its Dockerfiles use."""

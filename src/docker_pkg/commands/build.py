@@ -7,7 +7,6 @@ import functools
 import json
 import logging
 import os
-import shutil
 import sqlite3
 import sys
 from collections import Counter
@@ -318,7 +317,7 @@ def _plan(
     chain = build_chain(workspace.graph, states, workspace.labels, select)
     # Every Dockerfile of the chain renders before anything is built; the templates that
     # did not are rendered again, to report every error of the chain at once.
-    workspace.renderer().render_all(workspace.definitions[n] for n in chain if n not in everything)
+    workspace.raise_render_errors(chain, everything)
     to_publish = (
         publish_candidates(workspace.graph, states, workspace.labels, select, chain)
         if scan.registry is not None and publishing
@@ -537,6 +536,8 @@ def _records(
         return True
 
     if outputs.keep_failed is not None:
+        import shutil
+
         for result in results:
             kept = outputs.keep_failed / result.name
             if result.outcome is Outcome.FAILED and kept.is_dir():

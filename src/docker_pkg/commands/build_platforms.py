@@ -62,9 +62,7 @@ def build_platforms(setting: Setting, say: Callable[[str], None], out: TextIO) -
     publishing = setting.registry is not None and setting.credentials is not None
     plan = plan_platforms(workspace, states, setting.select, publishing)
     chain = list(dict.fromkeys(n for n, _ in plan.builds))
-    workspace.renderer().render_all(
-        workspace.definitions[n] for n in chain if n not in setting.everything
-    )
+    workspace.raise_render_errors(chain, setting.everything)
     if outputs.dry_run_format is not None:
         _dry_run(out, outputs.dry_run_format, workspace, plan.builds, plan.indexes)
         return 0
