@@ -392,7 +392,7 @@ def _run_render(args: argparse.Namespace, ctx: Context) -> int:
 
 def _run_build(args: argparse.Namespace, ctx: Context) -> int:
     from docker_pkg.commands.build import Outputs, build
-    from docker_pkg.pipeline import BuildOptions
+    from docker_pkg.run_model import BuildOptions
 
     now = datetime.now()
     log_dir = args.log_dir or state_dir(os.environ) / "logs"

@@ -23,6 +23,14 @@ if TYPE_CHECKING:
 MAX_ANSWER = 256 * 1024 * 1024  # an engine holding tens of thousands of images answers MBs
 
 
+class EngineRefused(EngineError):
+    """The engine answered with an HTTP error (``status``: 404 for what it does not hold)."""
+
+    def __init__(self, message: str, status: int):
+        super().__init__(message)
+        self.status = status
+
+
 class EngineProbe:
     """GETs to the engine at ``address`` (``unix://PATH`` or ``tcp://HOST:PORT``)."""
 
@@ -58,9 +66,10 @@ class EngineProbe:
             answer = {"message": body[:300].decode("utf-8", "replace").strip()}
         if status >= 400:
             message = answer.get("message") if isinstance(answer, dict) else None
-            raise EngineError(
+            raise EngineRefused(
                 f"the engine at {self.address} answered HTTP {status} for {path}"
-                + (f": {message}" if message else "")
+                + (f": {message}" if message else ""),
+                status,
             )
         return answer
 

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING
 from docker_pkg.naming import split_label
 
 if TYPE_CHECKING:  # `history` reads the database without loading the build machinery
-    from docker_pkg.pipeline import ImageResult
     from docker_pkg.report import RunInfo
+    from docker_pkg.run_model import ImageResult
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (

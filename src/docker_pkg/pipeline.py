@@ -17,12 +17,10 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
 from pathlib import Path
 
 from docker_pkg.credentials import Credentials
 from docker_pkg.definitions import Rendered
-from docker_pkg.engine import CLASSIC
 from docker_pkg.errors import BuildError, EngineLost, OperationError, PublishError
 from docker_pkg.image_work import ImageWork
 from docker_pkg.logs import ImageLog
@@ -30,6 +28,7 @@ from docker_pkg.moving import bring
 from docker_pkg.plan import State
 from docker_pkg.pool import EnginePool, Member
 from docker_pkg.registry import RegistryClient
+from docker_pkg.run_model import BuildOptions, ImageResult, Outcome, plan_results
 from docker_pkg.scheduler import Scheduler, Status, Task, heights
 from docker_pkg.verify import ProcessGroup
 from docker_pkg.workspace import Workspace
@@ -37,59 +36,6 @@ from docker_pkg.workspace import Workspace
 log = logging.getLogger(__name__)
 
 BUILD, VERIFY, PUBLISH, MOVE = "build", "verify", "publish", "move"
-NOT_SELECTED = "not selected"
-
-
-class Outcome(StrEnum):
-    """What a run did with an image (the report's ``state``)."""
-
-    PUBLISHED = "published"  # in the registry (pushed now, or already before the run)
-    VERIFIED = "verified"  # built (or found built) and verified, not pushed
-    BUILT = "built"  # in the local engine, untouched by this run
-    FAILED = "failed"
-    SKIPPED = "skipped"
-
-
-@dataclass
-class ImageResult:
-    name: str
-    label: str
-    outcome: Outcome
-    reason: str = ""
-    started: datetime | None = None
-    ended: datetime | None = None
-    image_id: str | None = None
-    digest: str | None = None
-    log_file: Path | None = None
-    pushed: bool = False
-    phases: dict[str, tuple[datetime, datetime]] = field(default_factory=dict)
-    parents: tuple[str, ...] = ()  # images of the tree it is built from
-    why: str = ""  # why it was in the build chain
-    engine: str | None = None  # the engine that built it
-    retries: list[str] = field(default_factory=list)  # engines lost under its build
-
-    @property
-    def in_run(self) -> bool:
-        """Did this run work on the image (or skip it for a failure or an interrupt)?"""
-        if self.started is not None or self.outcome is Outcome.FAILED:
-            return True
-        return self.outcome is Outcome.SKIPPED and self.reason != NOT_SELECTED
-
-    @property
-    def duration(self) -> float | None:
-        if self.started is None or self.ended is None:
-            return None
-        return (self.ended - self.started).total_seconds()
-
-
-@dataclass(frozen=True)
-class BuildOptions:
-    nocache: bool = True
-    pull: bool = True
-    jobs: int = 1
-    fail_fast: bool = False
-    publish_at_end: bool = False
-    builder: str | None = CLASSIC  # None: choose (BuildKit where the engine supports it)
 
 
 @dataclass
@@ -389,6 +335,8 @@ class BuildRun:
         clock: Callable[[], datetime],
     ) -> bool:
         """Run the tasks; False when interrupted."""
+        if tasks:
+            self.pool.local_tags()  # where every image is, to place builds and move parents
         scheduler = Scheduler(
             tasks,
             limits=self.limits(),
@@ -408,22 +356,11 @@ class BuildRun:
         why: Mapping[str, str] | None = None,
     ) -> list[ImageResult]:
         """One result per scanned image, in build order."""
-        results = []
-        graph = self.workspace.graph
-        for name in graph.order():
-            build = tasks.get(f"{BUILD}:{name}")
-            result = ImageResult(
-                name,
-                self.workspace.label(name),
-                _initial_outcome(states[name]),
-                parents=graph.parents[name],
-                why=(why or {}).get(name, ""),
-            )
-            if states[name] is State.PUBLISHED:
-                result.reason = "already in the registry"
-            elif states[name] is State.TO_BUILD and build is None:
-                result.reason = NOT_SELECTED
-            for task in (build, tasks.get(f"{PUBLISH}:{name}")):
+        built = {key.split(":", 1)[1] for key in tasks if key.startswith(f"{BUILD}:")}
+        results = plan_results(self.workspace, states, why, built)
+        for result in results:
+            name = result.name
+            for task in (tasks.get(f"{BUILD}:{name}"), tasks.get(f"{PUBLISH}:{name}")):
                 if task is not None and not _apply(result, task):
                     break
             if name in self._logs:
@@ -432,7 +369,6 @@ class BuildRun:
                 result.phases.update(self._phases.get(name, {}))
             result.engine = self._engines.get(name)
             result.retries = list(self._retries.get(name, []))
-            results.append(result)
         return results
 
 
@@ -456,11 +392,3 @@ def _apply(result: ImageResult, task: Task) -> bool:
     else:
         result.outcome, result.digest, result.pushed = Outcome.PUBLISHED, task.value, True
     return True
-
-
-def _initial_outcome(state: State) -> Outcome:
-    return {
-        State.PUBLISHED: Outcome.PUBLISHED,
-        State.BUILT: Outcome.BUILT,
-        State.TO_BUILD: Outcome.SKIPPED,
-    }[state]

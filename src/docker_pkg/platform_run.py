@@ -15,17 +15,11 @@ from dataclasses import dataclass, field
 from docker_pkg.definitions import Rendered
 from docker_pkg.errors import EngineLost, OperationError, PublishError
 from docker_pkg.naming import platform_tag
-from docker_pkg.pipeline import (
-    BUILD,
-    PUBLISH,
-    VERIFY,
-    BuildRun,
-    ImageResult,
-    Outcome,
-)
+from docker_pkg.pipeline import BUILD, PUBLISH, VERIFY, BuildRun
 from docker_pkg.platforms import Entry, index_body, index_platforms, platform_of
 from docker_pkg.pool import EnginePool, Member
 from docker_pkg.registry import RegistryClient
+from docker_pkg.run_model import ImageResult, Outcome
 from docker_pkg.scheduler import Status, Task, heights
 from docker_pkg.workspace import Workspace
 

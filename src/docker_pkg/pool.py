@@ -120,6 +120,14 @@ class EnginePool:
     def describe(self) -> tuple[str, ...]:
         return tuple(f"{m.name} ({m.address})" for m in self.members)
 
+    def image_exists(self, label: str) -> bool:
+        """Whether an engine of the pool holds ``label`` (the first that does learns it)."""
+        for member in self.alive:
+            if member.engine.image_exists(label):
+                self.record(member, label)
+                return True
+        return False
+
     def local_tags(self) -> set[str]:
         """Every tag any engine holds; each member learns what it holds."""
         everything: set[str] = set()

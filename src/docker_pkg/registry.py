@@ -162,22 +162,31 @@ class RegistryClient:
 
     @property
     def base_url(self) -> str:
-        """``https://HOST/v2``; for an allowed registry without TLS, ``http://HOST/v2``."""
+        """``https://HOST/v2``; for an allowed registry without TLS, ``http://HOST/v2``.
+
+        Learnt from a first ``GET /v2/`` (as the Docker engine does); when its answer asks
+        for Basic authentication, every later request carries the credentials at once
+        instead of each thread meeting the challenge first.
+        """
         with self._lock:
             if self._base_url is None:
-                plain = self.plain_http_allowed and not self._speaks_tls()
+                secure, answer = self._first_contact()
+                plain = self.plain_http_allowed and not secure
                 self._base_url = f"{'http' if plain else 'https'}://{self.registry}/v2"
+                if answer is not None and answer.status_code == 401:
+                    scheme, _ = parse_challenge(answer.headers.get("WWW-Authenticate", ""))
+                    self._basic = scheme == "basic" and self.credentials is not None
             return self._base_url
 
-    def _speaks_tls(self) -> bool:
+    def _first_contact(self) -> tuple[bool, Response | None]:
+        """Whether the registry speaks TLS, and its answer to ``GET /v2/`` over it."""
         try:
-            self._transport.request("GET", f"https://{self.registry}/v2/")
+            return True, self._transport.request("GET", f"https://{self.registry}/v2/")
         except TLSFailure as exc:
             # A TLS server whose certificate we do not trust still speaks TLS.
-            return "certificate" in str(exc).lower()
+            return "certificate" in str(exc).lower(), None
         except TransportError:
-            return False
-        return True
+            return not self.plain_http_allowed, None
 
     # -- requests with retries and authentication ------------------------------------------
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from docker_pkg import __version__
-from docker_pkg.pipeline import ImageResult, Outcome
+from docker_pkg.run_model import ImageResult, Outcome
 
 if TYPE_CHECKING:
     import xml.etree.ElementTree as ET

@@ -14,9 +14,9 @@ from docker_pkg.workspace import Workspace
 
 
 class TagSource(Protocol):
-    """An engine, or a pool of them: what images are there."""
+    """An engine, or a pool of them: which images are there."""
 
-    def local_tags(self) -> set[str]: ...
+    def image_exists(self, reference: str) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -37,22 +37,23 @@ class StateScan:
         return self.registry.manifest(repository, self.workspace.definitions[name].tag).exists
 
     def states(self) -> dict[str, State]:
-        """The state of every image: the engine's tags asked for once, the registry
-        ``scan_workers`` images at a time."""
-        local = self.engine.local_tags() if self.engine is not None else None
+        """The state of every image, ``scan_workers`` images at a time. The engine is asked
+        per image and only when the registry does not settle it: an engine's list of every
+        image costs more, the more it holds, than asking for the tree's own."""
+        engine = self.engine
 
         def state_of(name: str) -> State:
-            if local is None:
+            if engine is None:
                 return State.PUBLISHED if self.is_published(name) else State.UNKNOWN
             label = self.workspace.label(name)
             return resolve_state(
                 self.pulling,
                 published=lambda: self.is_published(name),
-                local=lambda: label in local,
+                local=lambda: engine.image_exists(label),
             )
 
         names = sorted(self.workspace.definitions)
-        if self.registry is None:
-            return {name: state_of(name) for name in names}
+        if engine is None and self.registry is None:
+            return dict.fromkeys(names, State.UNKNOWN)
         with ThreadPoolExecutor(max_workers=self.workspace.config.scan_workers) as pool:
             return dict(zip(names, pool.map(state_of, names), strict=True))

@@ -70,3 +70,54 @@ def test_publish_candidates_stay_within_the_selection() -> None:
     s = states(base=State.BUILT, other=State.BUILT, solo=State.BUILT, leaf=State.TO_BUILD)
     assert publish_candidates(GRAPH, s, LABELS, "*leaf*", ["leaf"]) == ["base", "leaf"]
     assert publish_candidates(GRAPH, s, LABELS, None, ["leaf"]) == ["base", "solo", "leaf", "other"]
+
+
+class _Engine:
+    def __init__(self, tags: set[str]):
+        self.tags = tags
+        self.asked: list[str] = []
+
+    def image_exists(self, reference: str) -> bool:
+        self.asked.append(reference)
+        return reference in self.tags
+
+
+class _Registry:
+    def __init__(self, published: set[str]):
+        self.published = published
+
+    def repository_path(self, full_name: str) -> str:
+        return full_name.split("/", 1)[1]
+
+    def manifest(self, repository: str, tag: str) -> object:
+        from docker_pkg.registry import ManifestStatus
+
+        return ManifestStatus(f"{repository}:{tag}" in self.published)
+
+
+@pytest.mark.parametrize(
+    ("published", "asked"),
+    [({"base", "app"}, []), ({"base"}, ["app"]), (set(), ["app", "base"])],
+)
+def test_the_engine_is_asked_only_for_images_the_registry_does_not_hold(
+    tmp_path: Path, published: set[str], asked: list[str]
+) -> None:
+    from dataclasses import replace
+
+    from docker_pkg.config import config_from_mapping
+    from docker_pkg.states import StateScan
+    from docker_pkg.workspace import Workspace
+    from tests.helpers import write_image
+
+    write_image(tmp_path, "base")
+    write_image(tmp_path, "app", depends=["base"])
+    config = replace(config_from_mapping({"registry": "reg.example"}), tree_cache=None)
+    workspace = Workspace.load(tmp_path, config)
+    engine = _Engine({"reg.example/app:1.0.0"})
+    registry = _Registry({f"{name}:1.0.0" for name in published})
+    scan = StateScan(workspace, engine, registry)  # type: ignore[arg-type]
+    states = scan.states()
+    assert sorted(engine.asked) == [f"reg.example/{name}:1.0.0" for name in asked]
+    expected_app = State.PUBLISHED if "app" in published else State.BUILT
+    expected_base = State.PUBLISHED if "base" in published else State.TO_BUILD
+    assert states == {"app": expected_app, "base": expected_base}

@@ -64,6 +64,9 @@ class StubEngine:
     def local_tags(self) -> set[str]:
         return set(self.tags)
 
+    def image_exists(self, reference: str) -> bool:
+        return reference in self.tags
+
     def image_size(self, reference: str) -> int | None:
         return 10 * MB if reference in self.tags else None
 
@@ -157,3 +160,15 @@ def test_engines_in_the_configuration() -> None:
     ]:
         with pytest.raises(ConfigError, match=problem):
             config_from_mapping({"engines": bad})
+
+
+def test_asking_the_pool_for_one_image_teaches_the_engine_that_holds_it() -> None:
+    engines = pool(
+        ("a", 1, "linux/amd64"), ("b", 1, "linux/amd64"), tags={"b": {"p:1"}, "a": {"q:1"}}
+    )
+    assert engines.image_exists("p:1")
+    assert not engines.image_exists("r:1")
+    assert [m.name for m in engines.holders("p:1")] == ["b"]
+    assert engines.holders("q:1") == []  # not asked yet
+    engines.local_tags()
+    assert [m.name for m in engines.holders("q:1")] == ["a"]

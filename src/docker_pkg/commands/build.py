@@ -14,22 +14,19 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 from docker_pkg.commands import printer
 from docker_pkg.config import Config
 from docker_pkg.credentials import Credentials, find_credentials
 from docker_pkg.definitions import Rendered
-from docker_pkg.engine import BUILDKIT, Engine, choose_builder, engine_name
+from docker_pkg.engine import BUILDKIT, Engine, choose_builder
 from docker_pkg.errors import EngineError, UsageError
 from docker_pkg.estimate import format_duration, remaining_seconds
-from docker_pkg.fingerprint import fingerprints
 from docker_pkg.history import History
-from docker_pkg.labels import git_revision, image_labels
 from docker_pkg.lock import RunLock
 from docker_pkg.logs import RedactSecrets
-from docker_pkg.pages import live_page, write_page
-from docker_pkg.pipeline import BuildOptions, BuildRun, ImageResult, Outcome
+from docker_pkg.pages import write_page
 from docker_pkg.plan import (
     State,
     build_chain,
@@ -39,10 +36,9 @@ from docker_pkg.plan import (
     state_reason,
 )
 from docker_pkg.pool import EnginePool
-from docker_pkg.progress import Progress, make_progress
 from docker_pkg.registry import RegistryClient
 from docker_pkg.report import RunInfo, report_document, write_json, write_junit
-from docker_pkg.scheduler import Status, Task
+from docker_pkg.run_model import BuildOptions, ImageResult, Outcome, plan_results
 from docker_pkg.states import StateScan
 from docker_pkg.workspace import Workspace
 
@@ -75,6 +71,51 @@ class _Plan:
     chain: list[str]
     rendered: dict[str, Rendered]
     to_publish: list[str]
+
+
+@dataclass(frozen=True)
+class Setting:
+    """What the build command worked out before running anything."""
+
+    directory: Path
+    workspace: Workspace
+    everything: dict[str, Rendered]
+    pool: EnginePool | None
+    registry: RegistryClient | None
+    credentials: Credentials | None
+    select: str | None
+    options: BuildOptions
+    platforms: tuple[str, ...]
+    outputs: Outputs
+    external: dict[str, list[str]]
+    redactor: RedactSecrets | None
+    started: datetime
+    clock: Callable[[], datetime]
+
+
+@dataclass(frozen=True)
+class Executed:
+    """How a run went: finished (not interrupted), any image failed or skipped, each
+    image's result, where its per-image logs are."""
+
+    finished: bool
+    failed: bool
+    results: list[ImageResult]
+    log_dir: Path | None
+
+
+def run_info(setting: Setting, status: int, interrupted: bool, log_dir: Path | None) -> RunInfo:
+    return RunInfo(
+        setting.directory,
+        setting.started,
+        setting.clock(),
+        status,
+        setting.options.jobs,
+        interrupted,
+        log_dir,
+        builder=setting.options.builder,
+        engines=setting.pool.describe() if setting.pool is not None else (),
+    )
 
 
 def build(
@@ -118,26 +159,25 @@ def build(
         if lock is not None and outputs.dry_run_format is None:
             # Before the scan: a run that waited must see what the other one built.
             stack.enter_context(lock.held(say))
+        setting = Setting(
+            directory,
+            workspace,
+            everything,
+            pool,
+            registry,
+            credentials,
+            select,
+            options,
+            platforms,
+            outputs,
+            external,
+            redactor,
+            started,
+            clock,
+        )
         if platforms:
-            from docker_pkg.commands.build_platforms import Setting, build_platforms
+            from docker_pkg.commands.build_platforms import build_platforms
 
-            setting = Setting(
-                directory,
-                workspace,
-                everything,
-                pool,
-                registry,
-                credentials,
-                select,
-                options,
-                platforms,
-                outputs,
-                _labels(workspace, everything, directory, list(workspace.definitions)),
-                external,
-                redactor,
-                started,
-                clock,
-            )
             return build_platforms(setting, say, out)
         scan = StateScan(workspace, pool, registry, options.pull)
         plan = _plan(workspace, everything, scan, select, publishing=credentials is not None)
@@ -153,53 +193,21 @@ def build(
             )
             return 0
         assert pool is not None
-        pool.durations = _past_durations(outputs.history)
-        run = BuildRun(
-            workspace,
-            pool,
-            registry,
-            options,
-            log_dir=_usable_log_dir(outputs.log_dir, say),
-            redactor=redactor,
-            keep_failed=outputs.keep_failed,
-            credentials=credentials,
-            labels=_labels(workspace, everything, directory, plan.chain),
-            external=external,
-            platform=platform,
-        )
-        stack.callback(run.close_logs)
-        _announce(say, run, plan, publishing=credentials is not None)
-        tasks = run.tasks(plan.chain, plan.rendered, plan.states, plan.to_publish)
-        progress = _progress(outputs.progress, run, plan, tasks, out)
-        why = _why(workspace, plan, select, run.pulling, _last_tags(outputs.history))
+        if plan.chain or plan.to_publish:
+            from docker_pkg.commands.build_run import execute_plan  # the build machinery
 
-        def run_info(status: int, interrupted: bool) -> RunInfo:
-            return RunInfo(
-                directory,
-                started,
-                clock(),
-                status,
-                options.jobs,
-                interrupted,
-                run.log_dir,
-                builder=options.builder,
-                engines=pool.describe(),
-            )
+            executed = execute_plan(setting, plan, platform, say=say, out=out, stack=stack)
+        else:
+            _announce(say, workspace, plan, publishing=credentials is not None)
+            log_dir = _usable_log_dir(outputs.log_dir, say)
+            executed = Executed(True, False, plan_results(workspace, plan.states), log_dir)
 
-        def snapshot() -> dict[str, Any]:
-            return report_document(run_info(0, False), run.results(tasks, plan.states, why))
-
-        with progress, live_page(outputs.html, snapshot, run.warnings.append):
-            finished = run.execute(tasks, progress.event, clock)
-        for warning in run.warnings:
-            say(f" WARNING: {warning}")
-
-    results = run.results(tasks, plan.states, why)
-    failed = any(t.status in (Status.FAILED, Status.SKIPPED) for t in tasks.values())
-    status = EXIT_INTERRUPTED if not finished else (1 if failed else 0)
+    finished = executed.finished
+    status = EXIT_INTERRUPTED if not finished else (1 if executed.failed else 0)
     say("== Build done! ==" if finished else "== Build interrupted ==")
-    _summary(say, results, plan.states)
-    _records(say, outputs, run_info(status, not finished), results)
+    _summary(say, executed.results, plan.states)
+    info = run_info(setting, status, not finished, executed.log_dir)
+    _records(say, outputs, info, executed.results)
     if outputs.logfile is not None:
         say(f"You can see the logs at ./{outputs.logfile}")
     return status
@@ -224,34 +232,6 @@ def _past_durations(history: Path | None) -> dict[str, float]:
     except (sqlite3.Error, OSError) as exc:
         log.info("No estimates from the build history: %s", exc)
         return {}
-
-
-def _progress(
-    mode: str, run: BuildRun, plan: _Plan, tasks: Mapping[str, Task], out: TextIO
-) -> Progress:
-    keys = sorted(tasks, key=lambda k: chain_order(plan.chain)(k.split(":", 1)[1]))
-    return _progress_of(mode, run, run.workspace.labels, keys, out)
-
-
-def _progress_of(
-    mode: str, run: BuildRun, labels: dict[str, str], task_keys: list[str], out: TextIO
-) -> Progress:
-    """The view of the run, wired to it: output lines, where each image goes."""
-    per_image = Counter(key.split(":", 1)[1] for key in task_keys)
-    pool = run.pool
-    progress = make_progress(
-        mode,
-        labels,
-        dict(per_image),
-        out,
-        parents=run.workspace.graph.parents,
-        durations=pool.durations,
-        jobs=pool.total_jobs,
-        engine=engine_name(pool.members[0].address) if len(pool.members) == 1 else "",
-    )
-    run.on_placed = progress.placed
-    run.on_output = progress.output
-    return progress
 
 
 def _on_pool(
@@ -288,15 +268,23 @@ def _run_platform(pool: EnginePool, say: Callable[[str], None]) -> str:
     return platform
 
 
-def _announce(say: Callable[[str], None], run: BuildRun, plan: _Plan, *, publishing: bool) -> None:
-    """What the run is about to do; base images refreshed first."""
+def _announce(
+    say: Callable[[str], None],
+    workspace: Workspace,
+    plan: _Plan,
+    *,
+    publishing: bool,
+    refresh_bases: Callable[[], list[str]] | None = None,
+) -> None:
+    """What the run is about to do; base images refreshed first (``refresh_bases``: pulls
+    them, returning warnings)."""
     say("Will build the following images:")
     for name in plan.chain:
-        say(f"* {run.workspace.label(name)}")
+        say(f"* {workspace.label(name)}")
     if not publishing:
         say("NOT publishing images as we have no auth setup")
-    if plan.chain and run.pulling:
-        for warning in run.pull_base_images():
+    if plan.chain and refresh_bases is not None:
+        for warning in refresh_bases():
             say(f" WARNING: {warning}")
     say(
         "== Step 1: building and publishing images =="
@@ -371,6 +359,9 @@ def _labels(
     (with the classic builder labels cost one more step per image)."""
     if not workspace.config.image_labels or not chain:
         return {}
+    from docker_pkg.fingerprint import fingerprints
+    from docker_pkg.labels import git_revision, image_labels
+
     prints = fingerprints(workspace.graph, rendered, chain)
     return image_labels(workspace, prints, git_revision(directory))
 

@@ -5,54 +5,26 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime
-from pathlib import Path
 from typing import Any, TextIO
 
 from docker_pkg.commands.build import (
     EXIT_INTERRUPTED,
-    Outputs,
-    _progress_of,
+    Setting,
+    _labels,
     _records,
     _summary,
     _usable_log_dir,
+    run_info,
 )
-from docker_pkg.credentials import Credentials
-from docker_pkg.definitions import Rendered
+from docker_pkg.commands.build_run import _progress_of
 from docker_pkg.errors import EngineError
-from docker_pkg.logs import RedactSecrets
 from docker_pkg.pages import live_page
-from docker_pkg.pipeline import BuildOptions
 from docker_pkg.plan import State
 from docker_pkg.platform_run import PlatformRun, plan_platforms, scan_platforms
 from docker_pkg.platforms import wanted_platforms
-from docker_pkg.pool import EnginePool
-from docker_pkg.registry import RegistryClient
 from docker_pkg.report import RunInfo, report_document
 from docker_pkg.scheduler import Status
 from docker_pkg.workspace import Workspace
-
-
-@dataclass(frozen=True)
-class Setting:
-    """What the build command worked out before knowing the run is of several platforms."""
-
-    directory: Path
-    workspace: Workspace
-    everything: dict[str, Rendered]
-    pool: EnginePool | None
-    registry: RegistryClient | None
-    credentials: Credentials | None
-    select: str | None
-    options: BuildOptions
-    platforms: tuple[str, ...]
-    outputs: Outputs
-    labels: dict[str, dict[str, str]]
-    external: dict[str, list[str]]
-    redactor: RedactSecrets | None
-    started: datetime
-    clock: Callable[[], datetime]
 
 
 def build_platforms(setting: Setting, say: Callable[[str], None], out: TextIO) -> int:
@@ -84,7 +56,9 @@ def build_platforms(setting: Setting, say: Callable[[str], None], out: TextIO) -
         redactor=setting.redactor,
         keep_failed=outputs.keep_failed,
         credentials=setting.credentials,
-        labels=setting.labels,
+        labels=_labels(
+            workspace, setting.everything, setting.directory, list(workspace.definitions)
+        ),
         external=setting.external,
         platforms=setting.platforms,
     )
@@ -99,17 +73,7 @@ def build_platforms(setting: Setting, say: Callable[[str], None], out: TextIO) -
     progress = _progress_of(outputs.progress, run, run.unit_labels(), list(tasks), out)
 
     def info(status: int, interrupted: bool) -> RunInfo:
-        return RunInfo(
-            setting.directory,
-            setting.started,
-            setting.clock(),
-            status,
-            setting.options.jobs,
-            interrupted,
-            run.log_dir,
-            builder=setting.options.builder,
-            engines=pool.describe(),
-        )
+        return run_info(setting, status, interrupted, run.log_dir)
 
     def snapshot() -> dict[str, Any]:
         return report_document(info(0, False), run.platform_results(tasks, states))
