@@ -30,6 +30,9 @@ from pathlib import Path
 import docker
 
 ROOT = Path(__file__).resolve().parents[1]
+# This tool as its users run it (the console script, as the reference is run): not through
+# ``python -m``, which adds runpy's start-up.
+OURS = [str(Path(sys.executable).with_name("docker-pkg"))]
 REFERENCE_VENV = ROOT / ".bench" / "reference-venv"
 CHANGELOG = """{name} (1.0.0) wikimedia; urgency=medium
 
@@ -151,7 +154,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     tools: list[tuple[str, list[str], tuple[int, str] | None]] = []
     if not args.no_reference:
         tools.append(("reference 4.0.4", [str(ensure_reference())], None))
-    ours = [sys.executable, "-m", "docker_pkg"]
+    ours = OURS
     tools += [
         (f"{builder} -j{j}", ours, (j, builder)) for builder in args.builders for j in args.jobs
     ]

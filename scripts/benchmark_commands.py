@@ -32,7 +32,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmark import ROOT, ensure_reference, generate_tree, remove_namespace
+from benchmark import OURS, ROOT, ensure_reference, generate_tree, remove_namespace
 
 from docker_pkg.cli import default_jobs
 
@@ -236,7 +236,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         bench = Bench(
             work=work,
             env={**os.environ, "HOME": str(work / "home"), "XDG_CACHE_HOME": str(work / "cache")},
-            ours=[sys.executable, "-m", "docker_pkg"],
+            ours=OURS,
             reference=ensure_reference(),
             repeat=args.repeat,
             config=config,

@@ -21,7 +21,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from benchmark import ROOT, ensure_reference, generate_tree, timed
+from benchmark import OURS, ROOT, ensure_reference, generate_tree, timed
 
 CERTS_D = Path("/etc/docker/certs.d")
 
@@ -48,7 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     trust = CERTS_D / address
     trust.mkdir(parents=True, exist_ok=True)
     shutil.copy(ca, trust / "ca.crt")
-    ours = [sys.executable, "-m", "docker_pkg"]
+    ours = OURS
     try:
         with tempfile.TemporaryDirectory(prefix="docker-pkg-noop-") as tmp:
             work = Path(tmp)

@@ -32,17 +32,19 @@ from docker_pkg.files import digest_of
 
 log = logging.getLogger(__name__)
 
-FORMAT = 1
+FORMAT = 2
 # Whose code decides what a scan finds: any change to it is a miss.
 _LIBRARIES = ("jinja2", "debian", "markupsafe")
 
 
 @dataclass(frozen=True)
 class Snapshot:
-    """What a scan of the tree found: its definitions and the Dockerfiles that rendered."""
+    """What a scan of the tree found: its definitions, the Dockerfiles that rendered, and the
+    images of the tree each names (its inferred dependencies)."""
 
     definitions: list[ImageDefinition]
     rendered: dict[str, Rendered]
+    inferred: dict[str, list[str]]
 
 
 def cache_file(folder: str, root: Path, tag_suffix: str) -> Path:
@@ -141,6 +143,7 @@ class TreeCache:
             "rendered": {
                 name: [r.dockerfile, r.build_dockerfile] for name, r in snapshot.rendered.items()
             },
+            "inferred": snapshot.inferred,
         }
         target = self.file
         partial = target.with_name(f".{target.name}.{os.getpid()}")
@@ -200,7 +203,10 @@ def _snapshot(kept: Mapping[str, Any]) -> Snapshot:
         name: Rendered(by_name[name], str(main), None if build is None else str(build))
         for name, (main, build) in kept["rendered"].items()
     }
-    return Snapshot(definitions, rendered)
+    inferred = {
+        str(name): [str(image) for image in images] for name, images in kept["inferred"].items()
+    }
+    return Snapshot(definitions, rendered, inferred)
 
 
 class WarningCounter(logging.Handler):

@@ -57,12 +57,14 @@ class Workspace:
         ):
             workspace = cls.load(root, config, tag_suffix)
             rendered = workspace.render_what_renders()
+        inferred = workspace.inferred(rendered)
         complete = len(rendered) == len(workspace.definitions) and not warnings.count
         if config.tree_cache and complete:
-            snapshot = tree_cache.Snapshot(list(workspace.definitions.values()), rendered)
+            found = list(workspace.definitions.values())
+            snapshot = tree_cache.Snapshot(found, rendered, inferred)
             cache = tree_cache.TreeCache(config.tree_cache, root, config, tag_suffix)
             cache.store(snapshot, inputs)
-        return workspace.with_inferred(rendered), rendered
+        return workspace.with_inferred(inferred), rendered
 
     @classmethod
     def load_kept(
@@ -76,7 +78,7 @@ class Workspace:
         if kept is None:
             return None
         workspace = cls.of(root, config, kept.definitions)
-        return workspace.with_inferred(kept.rendered), kept.rendered
+        return workspace.with_inferred(kept.inferred), kept.rendered
 
     def name(self, short_name: str) -> str:
         return self.definitions[short_name].name(self.config.registry, self.config.namespace)
@@ -142,8 +144,11 @@ class Workspace:
             )
         return found
 
-    def with_inferred(self, rendered: Mapping[str, Rendered]) -> Workspace:
-        """This workspace with dependencies inferred from the Dockerfiles added (build
+    def inferred(self, rendered: Mapping[str, Rendered]) -> dict[str, list[str]]:
+        """For each rendered image, the images of the tree its Dockerfiles name."""
+        return {n: [r.image for r in refs] for n, refs in self.references(rendered).items()}
+
+    def with_inferred(self, inferred: Mapping[str, list[str]]) -> Workspace:
+        """This workspace with the dependencies inferred from its Dockerfiles added (build
         order only; ``update`` keeps to the declared ones)."""
-        inferred = {n: [r.image for r in refs] for n, refs in self.references(rendered).items()}
         return replace(self, graph=self.graph.with_inferred(inferred))

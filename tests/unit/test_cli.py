@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -174,3 +175,24 @@ def test_a_reader_that_leaves_early_gets_no_traceback(tree: Path) -> None:
     assert proc.stdout.startswith("* reg.example/")
     assert "Traceback" not in proc.stderr
     assert "status=141" in proc.stderr
+
+
+def test_render_output_rewrites_only_the_dockerfiles_that_changed(tree: Path) -> None:
+    argv = [
+        "-c",
+        str(tree / "config.yaml"),
+        "render",
+        "--output",
+        str(tree / "o"),
+        str(tree / "defs"),
+    ]
+    assert main(argv) == 0
+    base, app = tree / "o" / "base" / "Dockerfile", tree / "o" / "app" / "Dockerfile"
+    for path in (base, app):
+        os.utime(path, ns=(1_000_000_000, 1_000_000_000))
+    write_image(tree / "defs", "base", template="FROM scratch\nLABEL v={{ greeting }}-2")
+    assert main(argv) == 0
+    assert base.read_text() == "FROM scratch\nLABEL v=hi-2"
+    assert base.stat().st_mtime_ns != 1_000_000_000
+    assert app.stat().st_mtime_ns == 1_000_000_000  # same bytes: left as it was
+    assert app.read_text() == "FROM reg.example/base:1.0.0"

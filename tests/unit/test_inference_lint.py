@@ -62,7 +62,7 @@ def test_undeclared_dependency_is_inferred_and_reported(tmp_path: Path) -> None:
     # Build order uses the inferred edge: the parent first, though it sorts last.
     workspace = Workspace.load(tmp_path, CONFIG)
     assert workspace.graph.order().index("aaa-child") < workspace.graph.order().index("zzz-parent")
-    inferred = workspace.with_inferred(workspace.render_what_renders())
+    inferred = workspace.with_inferred(workspace.inferred(workspace.render_what_renders()))
     order = inferred.graph.order()
     assert order.index("zzz-parent") < order.index("aaa-child")
     assert inferred.graph.is_inferred("aaa-child", "zzz-parent")

@@ -8,6 +8,7 @@ from typing import TextIO
 
 from docker_pkg.config import Config
 from docker_pkg.errors import UsageError
+from docker_pkg.files import digest, digest_of
 from docker_pkg.plan import selection
 from docker_pkg.workspace import Workspace
 
@@ -49,8 +50,16 @@ def render(
             continue
         folder = output / name
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / "Dockerfile").write_text(rendered.dockerfile, encoding="utf-8")
+        _write_if_changed(folder / "Dockerfile", rendered.dockerfile)
         if rendered.build_dockerfile is not None:
-            (folder / "Dockerfile.build").write_text(rendered.build_dockerfile, encoding="utf-8")
+            _write_if_changed(folder / "Dockerfile.build", rendered.build_dockerfile)
         print(f"* {workspace.label(name)} -> {folder / 'Dockerfile'}", file=stdout)
     return 0
+
+
+def _write_if_changed(path: Path, text: str) -> None:
+    """Write ``text`` unless the file already holds it: an unchanged Dockerfile keeps its
+    modification time (and writing a thousand files costs more than reading them)."""
+    content = text.encode()
+    if digest_of(str(path)) != digest(content):
+        path.write_bytes(content)
