@@ -86,8 +86,7 @@ def read_bytes(path: Path, what: str, error: type[UsageError], limit: int = MAX_
                 f"{what} is too large ({info.st_size} bytes; at most {limit} are read)",
                 path=path,
             )
-        with os.fdopen(os.dup(fd), "rb") as handle:
-            data = handle.read(limit + 1)
+        data = _read_up_to(fd, info.st_size, limit + 1)
     except OSError as exc:
         raise error(f"cannot read {what}: {exc.strerror}", path=path) from None
     finally:
@@ -127,14 +126,22 @@ def digest_of(path: str) -> str | None:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_TEXT_FILE:
             return None
-        chunks = []
-        while data := os.read(fd, max(info.st_size, 4096) + 1):
-            chunks.append(data)
+        data = _read_up_to(fd, info.st_size, MAX_TEXT_FILE)
     except OSError:
         return None
     finally:
         os.close(fd)
-    return digest(b"".join(chunks))
+    return digest(data)
+
+
+def _read_up_to(fd: int, expected: int, limit: int) -> bytes:
+    """At most ``limit`` bytes of ``fd``, in one read when the file is ``expected`` long."""
+    chunks = []
+    size = 0
+    while size < limit and (data := os.read(fd, min(limit - size, max(expected, 4096) + 1))):
+        chunks.append(data)
+        size += len(data)
+    return b"".join(chunks)
 
 
 def read_text(path: Path, what: str, error: type[UsageError], limit: int = MAX_TEXT_FILE) -> str:

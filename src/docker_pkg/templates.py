@@ -17,6 +17,7 @@ import traceback
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import CodeType
 from typing import Any
 
 import jinja2
@@ -183,37 +184,72 @@ class _DefinitionLoader(jinja2.FileSystemLoader):
 
 
 class TemplateCache(jinja2.FileSystemBytecodeCache):
-    """Compiled templates kept between runs (Jinja's own bytecode cache, checked against each
-    template's source), so that a tree is parsed and compiled once, not on every command.
+    """Compiled templates: kept between runs in ``folder`` (Jinja's own bytecode cache,
+    checked against each template's source) so that a tree is parsed and compiled once, not
+    on every command; and within a run, compiled once per distinct source: a snippet that
+    every image folder includes, identical in each, is compiled for the first and reused,
+    under its own file name, by the others.
 
     Jinja folds filters with constant arguments into the compiled code (``{{ "base" |
     image_tag }}`` becomes the label), so a compiled template is only valid for the filters'
     inputs it was compiled with: ``salt`` (a digest of them) is part of every key.
-    A cache is a convenience: one that cannot be read or written is ignored.
+    A cache folder is a convenience: one that cannot be read or written is ignored.
     """
 
-    def __init__(self, folder: Path, salt: str):
-        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        super().__init__(str(folder), "%s.jinja")
+    def __init__(self, folder: Path | None, salt: str):
+        super().__init__(str(folder) if folder is not None else "", "%s.jinja")
+        self.folder = folder
         self.salt = salt
+        self._compiled: dict[tuple[str, str], CodeType] = {}  # (name, source checksum)
+        self._names: dict[str, tuple[str, str]] = {}  # bucket key -> (name, checksum)
 
     def get_cache_key(self, name: str, filename: str | None = None) -> str:
         return hashlib.sha256(f"{self.salt}\0{name}\0{filename}".encode()).hexdigest()
 
+    def get_bucket(
+        self, environment: jinja2.Environment, name: str, filename: str | None, source: str
+    ) -> Bucket:
+        bucket = super().get_bucket(environment, name, filename, source)
+        same_source = (name, bucket.checksum)
+        if bucket.code is not None:
+            self._compiled.setdefault(same_source, bucket.code)
+        elif same_source in self._compiled:
+            bucket.code = _renamed(self._compiled[same_source], filename or name)
+        else:
+            self._names[bucket.key] = same_source
+        return bucket
+
+    def set_bucket(self, bucket: Bucket) -> None:
+        same_source = self._names.pop(bucket.key, None)
+        if same_source is not None and bucket.code is not None:
+            self._compiled.setdefault(same_source, bucket.code)
+        super().set_bucket(bucket)
+
     def load_bytecode(self, bucket: Bucket) -> None:
+        if self.folder is None:
+            return
         try:
             super().load_bytecode(bucket)
         except (OSError, ValueError, EOFError):  # unreadable or damaged: compile again
             bucket.reset()
 
     def dump_bytecode(self, bucket: Bucket) -> None:
+        if self.folder is None:
+            return
         with contextlib.suppress(OSError):
             super().dump_bytecode(bucket)
 
 
-def open_template_cache(folder: str | None, filters: Filters) -> TemplateCache | None:
-    if folder is None:
-        return None
+def _renamed(code: CodeType, filename: str) -> CodeType:
+    """``code`` as if compiled from ``filename`` (its functions' code too): tracebacks, and
+    the template lines reported from them, name the right file."""
+    constants = tuple(
+        _renamed(c, filename) if isinstance(c, CodeType) else c for c in code.co_consts
+    )
+    return code.replace(co_filename=filename, co_consts=constants)
+
+
+def open_template_cache(folder: str | None, filters: Filters) -> TemplateCache:
     inputs = json.dumps(
         [
             filters.known_images,
@@ -223,11 +259,14 @@ def open_template_cache(folder: str | None, filters: Filters) -> TemplateCache |
             sorted((str(k), repr(v)) for k, v in filters.variables.items()),
         ]
     )
-    try:
-        return TemplateCache(Path(folder), hashlib.sha256(inputs.encode()).hexdigest())
-    except OSError as exc:
-        log.info("Compiled templates are not kept: %s", exc)
-        return None
+    salt = hashlib.sha256(inputs.encode()).hexdigest()
+    if folder is not None:
+        try:
+            Path(folder).mkdir(parents=True, exist_ok=True, mode=0o700)
+            return TemplateCache(Path(folder), salt)
+        except OSError as exc:
+            log.info("Compiled templates are not kept: %s", exc)
+    return TemplateCache(None, salt)
 
 
 def _within_a_run() -> bool:

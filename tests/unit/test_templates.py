@@ -3,6 +3,7 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -209,3 +210,43 @@ def test_the_template_cache_never_serves_one_configurations_output_to_another(
         "FROM two.example/base:1.0.0",
         "FROM one.example/base:1.0.0",
     ]
+
+
+@pytest.mark.parametrize("kept", [True, False])
+def test_a_snippet_shared_by_every_image_is_compiled_once_and_reports_its_own_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kept: bool
+) -> None:
+    import jinja2
+
+    defs = tmp_path / "defs"
+    snippet = 'RUN echo {{ "x" | upper }}\n{% if fail %}{{ "nowhere" | image_tag }}{% endif %}\n'
+    for name in ("one", "two", "three"):
+        write_image(
+            defs,
+            name,
+            template='FROM scratch\n{% include "snippet.j2" %}\n',
+            files={"snippet.j2": snippet},
+        )
+    compiled: list[str | None] = []
+    real = jinja2.Environment.compile
+
+    def counting(self: jinja2.Environment, source: str, *args: Any, **kwargs: Any) -> Any:
+        compiled.append(args[0] if args else kwargs.get("name"))
+        return real(self, source, *args, **kwargs)
+
+    monkeypatch.setattr(jinja2.Environment, "compile", counting)
+    folder = str(tmp_path / "cache") if kept else None
+    config = replace(config_from_mapping({"fail": False}), template_cache=folder)
+    workspace = Workspace.load(defs, config)
+    rendered = workspace.renderer().render_all(workspace.definitions.values())
+    assert {n: r.dockerfile for n, r in rendered.items()} == dict.fromkeys(
+        ("one", "two", "three"), "FROM scratch\nRUN echo X\n"
+    )
+    assert compiled.count("snippet.j2") == 1
+    assert compiled.count("Dockerfile.template") == 1  # the same source in every folder
+
+    failing = replace(config, template_vars={**config.template_vars, "fail": True})
+    with pytest.raises(ManyErrors) as info:
+        Workspace.load(defs, failing).renderer().render_all(workspace.definitions.values())
+    places = sorted((e.path, e.line) for e in info.value.errors)
+    assert places == sorted((defs / n / "snippet.j2", 2) for n in ("one", "two", "three"))
