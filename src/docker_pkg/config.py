@@ -7,6 +7,8 @@ whole (unknown keys included) because every key is a template variable.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import re
 from collections.abc import Mapping
@@ -14,11 +16,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from docker_pkg.caches import code_signature, read_json, write_json
 from docker_pkg.errors import ConfigError
-from docker_pkg.files import read_text
+from docker_pkg.files import decode_text, digest, read_bytes
 from docker_pkg.naming import is_valid_platform, is_valid_short_name
+
+PARSE_FORMAT = 1  # of a parsed configuration kept in the cache
 
 DEFAULTS: Mapping[str, Any] = {
     "registry": "",
@@ -122,28 +125,6 @@ def user_config_path(environ: Mapping[str, str]) -> Path:
     return Path(base) / "docker-pkg.yaml"
 
 
-class _StrictLoader(yaml.SafeLoader):
-    """PyYAML's safe loader, except that a key given twice in one mapping is an error (it
-    would silently keep the last value)."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: dict[Any, int] = {}
-        for key_node, _ in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
-                continue
-            key = self.construct_object(key_node, deep=True)
-            line = key_node.start_mark.line + 1
-            try:
-                first = seen.get(key)
-            except TypeError:
-                continue  # unhashable: the base class reports it
-            if first is not None:
-                problem = f"duplicate key {key!r} (first on line {first})"
-                raise yaml.constructor.ConstructorError(None, None, problem, key_node.start_mark)
-            seen[key] = line
-        return super().construct_mapping(node, deep=deep)
-
-
 def state_dir(environ: Mapping[str, str]) -> Path:
     """Where docker-pkg keeps its state: history, logs, locks (``$XDG_STATE_HOME``)."""
     base = environ.get("XDG_STATE_HOME") or os.path.join(
@@ -160,30 +141,35 @@ def cache_dir(environ: Mapping[str, str]) -> Path:
     return Path(base) / "docker-pkg"
 
 
-def _read_yaml(path: Path) -> tuple[dict[str, Any], dict[str, int]]:
-    """The mapping in ``path`` and the 1-based line of each top-level key."""
+def _read_yaml(path: Path, cache: Path | None) -> tuple[dict[str, Any], dict[str, int]]:
+    """The mapping in ``path`` and the 1-based line of each top-level key (from ``cache``
+    when a file of these very bytes was parsed before: PyYAML takes longer to import than
+    a short command takes to run)."""
     if not os.path.lexists(path):
         raise ConfigError("configuration file not found", path=path)
-    text = read_text(path, "the configuration file", ConfigError)
-    loader = _StrictLoader(text)
+    raw = read_bytes(path, "the configuration file", ConfigError)
+    text = decode_text(raw, path, "the configuration file", ConfigError)
+    kept_at = None
+    if cache is not None:
+        key = json.dumps([PARSE_FORMAT, code_signature(("yaml",)), digest(raw)])
+        kept_at = cache / f"{hashlib.sha256(key.encode()).hexdigest()[:32]}.json"
+        kept = read_json(kept_at)
+        if isinstance(kept, dict) and isinstance(kept.get("data"), dict):
+            return kept["data"], kept.get("lines") or {}
+    from docker_pkg.config_yaml import parse_mapping
+
+    data, lines = parse_mapping(text, path)
+    if kept_at is not None and _survives_json(data):
+        write_json(kept_at, {"data": data, "lines": lines})
+    return data, lines
+
+
+def _survives_json(data: dict[str, Any]) -> bool:
+    """Whether ``data`` comes back from JSON as it is (no dates, sets or integer keys)."""
     try:
-        node = loader.get_single_node()
-        data = loader.construct_document(node) if node is not None else None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(f"invalid YAML: {problem}", path=path, line=line) from None
-    except (ValueError, RecursionError) as exc:  # e.g. a date like 2026-13-45
-        raise ConfigError(f"invalid YAML value: {exc}", path=path) from None
-    finally:
-        loader.dispose()
-    if data is None:
-        return {}, {}
-    if not isinstance(data, dict) or not isinstance(node, yaml.MappingNode):
-        raise ConfigError("the configuration must be a YAML mapping of keys", path=path, line=1)
-    lines = {str(k.value): k.start_mark.line + 1 for k, _ in node.value}
-    return {str(k): v for k, v in data.items()}, lines
+        return bool(json.loads(json.dumps(data)) == data)
+    except (TypeError, ValueError):
+        return False
 
 
 def parse_container_limits(value: Any, where: _Where) -> dict[str, str]:
@@ -399,6 +385,7 @@ def build_config(merged: Mapping[str, Any], where: _Where) -> Config:
 def load_config(configfile: Path | None, environ: Mapping[str, str]) -> Config:
     """Read the user file (when present) and ``configfile`` (None: none), merge them over
     the defaults."""
+    caches = cache_dir(environ)
     merged: dict[str, Any] = dict(DEFAULTS)
     origin: dict[str, tuple[Path, int | None]] = {}
     user_file = user_config_path(environ)
@@ -406,11 +393,10 @@ def load_config(configfile: Path | None, environ: Mapping[str, str]) -> Config:
     if configfile is not None:
         layers.append(configfile)
     for path in layers:
-        data, lines = _read_yaml(path)
+        data, lines = _read_yaml(path, caches / "configs")
         merged.update(data)
         origin.update({key: (path, lines.get(key)) for key in data})
     config = _finish(merged, _Where(origin))
-    caches = cache_dir(environ)
     return replace(
         config, template_cache=str(caches / "templates"), tree_cache=str(caches / "trees")
     )

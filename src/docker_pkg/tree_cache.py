@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import importlib.util
 import json
 import logging
 import os
@@ -26,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from docker_pkg.caches import code_signature, read_json, write_json
 from docker_pkg.config import Config
 from docker_pkg.definitions import Constraint, ImageDefinition, Rendered, definition_folders
 from docker_pkg.files import digest_of
@@ -62,7 +62,7 @@ def scan_key(config: Config, tag_suffix: str) -> str:
     inputs = json.dumps(
         [
             FORMAT,
-            _code_signature(),
+            code_signature(_LIBRARIES),
             tag_suffix,
             config.registry,
             config.namespace,
@@ -75,25 +75,6 @@ def scan_key(config: Config, tag_suffix: str) -> str:
         default=repr,
     )
     return hashlib.sha256(inputs.encode()).hexdigest()
-
-
-def _code_signature() -> list[object]:
-    """Size and modification time of this package's modules and of the libraries' entry
-    points: a new version of any of them is another key."""
-    signature: list[object] = []
-    package = Path(__file__).parent
-    with os.scandir(package) as entries:
-        for entry in sorted(entries, key=lambda e: e.name):
-            if entry.name.endswith(".py"):
-                info = entry.stat()
-                signature.append([entry.name, info.st_size, info.st_mtime_ns])
-    for library in _LIBRARIES:
-        spec = importlib.util.find_spec(library)
-        origin = spec.origin if spec is not None else None
-        if origin:
-            info = os.stat(origin)
-            signature.append([library, origin, info.st_size, info.st_mtime_ns])
-    return signature
 
 
 @dataclass(frozen=True)
@@ -111,9 +92,8 @@ class TreeCache:
 
     def load(self) -> Snapshot | None:
         """The kept scan, when every input is as it was; None otherwise."""
-        try:
-            kept = json.loads(self.file.read_bytes())
-        except (OSError, ValueError):
+        kept = read_json(self.file)
+        if kept is None:
             return None
         try:
             unchanged = (
@@ -145,18 +125,7 @@ class TreeCache:
             },
             "inferred": snapshot.inferred,
         }
-        target = self.file
-        partial = target.with_name(f".{target.name}.{os.getpid()}")
-        try:
-            target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with open(fd, "w", encoding="utf-8") as out:
-                json.dump(document, out)
-            os.replace(partial, target)
-        except OSError as exc:
-            log.info("The scan of %s is not kept: %s", self.root, exc)
-            with contextlib.suppress(OSError):
-                partial.unlink()
+        write_json(self.file, document)
 
 
 def _unchanged(inputs: Mapping[str, str | None]) -> bool:

@@ -110,3 +110,75 @@ def test_password_is_not_in_repr() -> None:
     config = config_from_mapping({"username": "u", "password": "s3cr3t-pw", "registry": "r"})
     assert "s3cr3t-pw" not in repr(config)
     assert config.secrets() == ["s3cr3t-pw"]
+
+
+def _load_noting_parses(
+    path: Path, env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> tuple[object, int]:
+    import docker_pkg.config_yaml as parser
+
+    parsed = []
+    real = parser.parse_mapping
+
+    def counting(text: str, where: Path) -> object:
+        parsed.append(where)
+        return real(text, where)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(parser, "parse_mapping", counting)
+        config = load_config(path, env)
+    return config, len(parsed)
+
+
+def test_a_configuration_parsed_once_comes_from_the_cache_until_a_byte_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = {"HOME": str(tmp_path), "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    path = tmp_path / "config.yaml"
+    path.write_text("registry: reg.example\nnamespace: team\nmirrors: [a, b]\nlimit: 1.5\n")
+    first, parsed = _load_noting_parses(path, env, monkeypatch)
+    assert parsed == 1
+    again, parsed = _load_noting_parses(path, env, monkeypatch)
+    assert parsed == 0
+    assert again == first
+    path.write_text("registry: reg.example\nnamespace: team2\nmirrors: [a, b]\nlimit: 1.5\n")
+    changed, parsed = _load_noting_parses(path, env, monkeypatch)
+    assert parsed == 1
+    assert changed.namespace == "team2"  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "registry: reg.example\nrelease: 2026-11-30\n",  # a date
+        "registry: reg.example\nports: {8080: web}\n",  # an integer key
+    ],
+)
+def test_what_json_cannot_hold_is_parsed_every_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str
+) -> None:
+    env = {"HOME": str(tmp_path), "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    path = tmp_path / "config.yaml"
+    path.write_text(text)
+    for _ in range(2):
+        config, parsed = _load_noting_parses(path, env, monkeypatch)
+        assert parsed == 1
+        assert config.registry == "reg.example"  # type: ignore[attr-defined]
+
+
+def test_errors_are_never_kept_and_a_damaged_cache_is_ignored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = {"HOME": str(tmp_path), "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    path = tmp_path / "config.yaml"
+    path.write_text("registry: reg.example\nregistry: twice\n")
+    for _ in range(2):
+        with pytest.raises(ConfigError, match="duplicate key 'registry'"):
+            load_config(path, env)
+    path.write_text("registry: reg.example\n")
+    load_config(path, env)
+    for kept in (tmp_path / "cache" / "docker-pkg" / "configs").iterdir():
+        kept.write_text('{"data": [1, 2]}')
+    config, parsed = _load_noting_parses(path, env, monkeypatch)
+    assert parsed == 1
+    assert config.registry == "reg.example"  # type: ignore[attr-defined]

@@ -233,12 +233,12 @@ try:
     main(sys.argv[1:])
 except SystemExit:
     pass
-loaded = sorted({m.split(".")[0] for m in sys.modules} & {"jinja2", "debian"})
+loaded = sorted({m.split(".")[0] for m in sys.modules} & {"jinja2", "debian", "yaml"})
 print("LOADED=" + ",".join(loaded), file=sys.stderr)
 """
 
 
-def test_rendering_an_unchanged_tree_imports_neither_jinja_nor_python_debian(
+def test_rendering_an_unchanged_tree_imports_neither_jinja_python_debian_nor_yaml(
     root: Path, tmp_path: Path
 ) -> None:
     (tmp_path / "config.yaml").write_text("registry: reg.example\ngreeting: hi\n")
@@ -265,7 +265,7 @@ def test_rendering_an_unchanged_tree_imports_neither_jinja_nor_python_debian(
         )
         return proc.stderr
 
-    assert "LOADED=debian,jinja2\n" in render()
+    assert "LOADED=debian,jinja2,yaml\n" in render()
     assert "LOADED=\n" in render()
     (root / "group" / "app" / "default.j2").write_text("RUN echo changed")
     assert "LOADED=debian,jinja2\n" in render()

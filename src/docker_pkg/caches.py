@@ -1,0 +1,60 @@
+"""What docker-pkg keeps in its cache folder: results it can always compute again (a parsed
+configuration, a scanned tree), each under a key made of everything it depends on, the
+code that computed it included. Written whole or not at all; a cache file that cannot be
+read or written is ignored, never an error.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import importlib.util
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+@functools.cache
+def code_signature(libraries: tuple[str, ...]) -> tuple[object, ...]:
+    """Size and modification time of this package's modules and of ``libraries``' entry
+    points: a new version of any of them makes other keys."""
+    signature: list[object] = []
+    with os.scandir(Path(__file__).parent) as entries:
+        for entry in sorted(entries, key=lambda e: e.name):
+            if entry.name.endswith(".py"):
+                info = entry.stat()
+                signature.append((entry.name, info.st_size, info.st_mtime_ns))
+    for library in libraries:
+        spec = importlib.util.find_spec(library)
+        origin = spec.origin if spec is not None else None
+        if origin:
+            info = os.stat(origin)
+            signature.append((library, origin, info.st_size, info.st_mtime_ns))
+    return tuple(signature)
+
+
+def read_json(path: Path) -> Any:
+    """The document kept at ``path``; None when there is none (or it is unreadable)."""
+    try:
+        return json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return None
+
+
+def write_json(path: Path, document: Any) -> None:
+    """Keep ``document`` at ``path``, readable by its owner only, replacing it at once."""
+    partial = path.with_name(f".{path.name}.{os.getpid()}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with open(fd, "w", encoding="utf-8") as out:
+            json.dump(document, out)
+        os.replace(partial, path)
+    except (OSError, TypeError, ValueError) as exc:
+        log.info("Not kept in the cache: %s (%s)", path, exc)
+        with contextlib.suppress(OSError):
+            partial.unlink()
