@@ -328,6 +328,25 @@ class BuildRun:
         """How many tasks of each kind run at once: a build per engine slot."""
         return {BUILD: max(1, self.pool.total_jobs), PUBLISH: max(1, self.options.jobs)}
 
+    def _learn_holdings(self, tasks: Mapping[str, Task]) -> None:
+        """Which engine holds the parents the builds need. A pool of several lists every
+        engine's images (placement weighs them all); one engine is asked only about the
+        parents the scan did not look for, since its list grows with everything it holds."""
+        if not tasks:
+            return
+        if len(self.pool.members) > 1:
+            self.pool.local_tags()
+            return
+        building = {key.split(":", 1)[1] for key in tasks if key.startswith(f"{BUILD}:")}
+        parents = {p for name in building for p in self.workspace.graph.parents[name]}
+        known = self.pool.members[0].holds
+        for parent in sorted(parents - building):
+            if parent not in self.workspace.definitions:
+                continue
+            label = self.workspace.label(parent)
+            if label not in known:
+                self.pool.image_exists(label)
+
     def execute(
         self,
         tasks: dict[str, Task],
@@ -335,8 +354,7 @@ class BuildRun:
         clock: Callable[[], datetime],
     ) -> bool:
         """Run the tasks; False when interrupted."""
-        if tasks:
-            self.pool.local_tags()  # where every image is, to place builds and move parents
+        self._learn_holdings(tasks)
         scheduler = Scheduler(
             tasks,
             limits=self.limits(),
