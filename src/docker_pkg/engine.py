@@ -125,9 +125,9 @@ def endpoint_from_env(environ: Mapping[str, str]) -> tuple[str, TLSFiles | None]
 
 
 class DockerEngine:
-    """One engine. Its version and its tags (all a run that has nothing to build asks) come
-    over plain HTTP (:class:`EngineProbe`); everything else goes through the Docker SDK,
-    loaded on first need (:class:`docker_pkg.engine_sdk.SdkEngine`).
+    """One engine. Its version and which images it holds (all a run with nothing to build
+    asks) come over plain HTTP (:class:`EngineProbe`); everything else goes through the
+    Docker SDK, loaded on first need (:class:`docker_pkg.engine_sdk.SdkEngine`).
 
     Made from ``base_url`` (and ``tls``), else from the environment as the Docker client
     reads it; an engine that does not answer is an :class:`EngineError` here.
@@ -231,16 +231,6 @@ class DockerEngine:
             raise self._lost("listing the engine's images", exc) from None
         return {tag for image in found or () for tag in image.get("RepoTags") or ()}
 
-    def cancel(self) -> None:
-        """Stop every build in progress on this engine, and refuse new ones."""
-        with self._lock:
-            self._cancelled = True
-            sdk = self._sdk
-        if sdk is not None:
-            sdk.cancel()
-
-    # -- through the SDK ------------------------------------------------------------------
-
     def image_exists(self, reference: str) -> bool:
         """Whether the engine holds ``reference``: one inspect, whatever else it holds (the
         list of every image grows with the engine, 50 ms for 500 images)."""
@@ -253,6 +243,16 @@ class DockerEngine:
                 return False
             raise
         return True
+
+    def cancel(self) -> None:
+        """Stop every build in progress on this engine, and refuse new ones."""
+        with self._lock:
+            self._cancelled = True
+            sdk = self._sdk
+        if sdk is not None:
+            sdk.cancel()
+
+    # -- through the SDK ------------------------------------------------------------------
 
     def image_size(self, reference: str) -> int | None:
         return self.sdk.image_size(reference)

@@ -1,10 +1,10 @@
 """Read-only questions to a Docker engine, without the Docker SDK.
 
-A run that finds every image built asks its engine two things, its version and the tags it
-holds, and nothing else; importing the SDK (and requests with it) for that costs more than
-the whole run. These are plain HTTP/1.0 GETs, one connection each that the engine closes
-after its answer, over the engine's unix socket or TCP (with TLS as configured). Anything
-that streams, sends a body or needs a session goes through the SDK.
+A run that finds every image built asks its engine two things, its API version and whether
+it holds each image, and nothing else; importing the SDK (and requests with it) for that
+costs more than the whole run. These are plain HTTP/1.0 GETs, one connection each that the
+engine closes after its answer, over the engine's unix socket or TCP (with TLS as
+configured). Anything that streams, sends a body or needs a session goes through the SDK.
 """
 
 from __future__ import annotations

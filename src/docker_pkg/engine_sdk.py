@@ -119,9 +119,6 @@ class SdkEngine:
             raise EngineError(f"engine at {self._base_url} failed: {exc}") from None
         return info
 
-    def image_exists(self, reference: str) -> bool:
-        return self._inspect(reference) is not None
-
     def build(self, request: BuildRequest, output: OutputSink) -> str:
         """Build and tag the image; return its id. Any error in the stream raises.
 

@@ -1,7 +1,9 @@
 """A Distribution API v2 client: is ``name:tag`` in the registry, with which digest, and
 which labels does its image carry?
 
-* One pooled HTTP session per registry, shared by every check of a run (thread-safe).
+* Kept-alive connections per registry (:mod:`docker_pkg.http_transport`), shared by every
+  check of a run (thread-safe); a first ``GET /v2/`` learns whether it speaks TLS and how
+  it authenticates.
 * HTTPS, verified with ``ca_bundle`` when set. Plain HTTP only for registries on loopback
   and those in ``insecure_registries``, and only when they do not speak TLS (as the Docker
   engine does).
