@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import socketserver
@@ -227,3 +228,96 @@ def test_the_probe_names_what_went_wrong(
 def test_an_engine_that_is_not_there_is_an_os_error(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         EngineProbe(f"unix://{tmp_path / 'missing.sock'}").get("/_ping")
+
+
+@pytest.fixture
+def tls_server(tmp_path: Path) -> Iterator[tuple[int, Path, list[str]]]:
+    """An HTTPS server for ``registry.test`` on loopback: (port, its CA file, paths asked)."""
+    import shutil
+    import ssl
+    import subprocess
+
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed")
+    cert, key = tmp_path / "server.crt", tmp_path / "server.key"
+    subprocess.run(
+        [
+            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+            "-subj", "/CN=registry.test", "-addext", "subjectAltName=DNS:registry.test",
+            "-keyout", str(key), "-out", str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    asked: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:
+            asked.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, *args: object) -> None:
+            return
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        yield httpd.server_address[1], cert, asked
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def _pipe(source: socket.socket, target: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        while data := source.recv(65536):
+            target.sendall(data)
+    with contextlib.suppress(OSError):
+        target.shutdown(socket.SHUT_WR)
+
+
+def test_https_goes_through_the_proxy_with_connect_and_its_credentials(
+    tls_server: tuple[int, Path, list[str]],
+) -> None:
+    port, ca, asked = tls_server
+    requests_seen: list[str] = []
+
+    class Connect(socketserver.StreamRequestHandler):
+        def handle(self) -> None:
+            head = []
+            while (line := self.rfile.readline()) not in (b"\r\n", b""):
+                head.append(line.decode().strip())
+            requests_seen.extend(head)
+            upstream = socket.create_connection(("127.0.0.1", port))
+            self.wfile.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            self.wfile.flush()
+            back = threading.Thread(target=_pipe, args=(upstream, self.connection), daemon=True)
+            back.start()
+            _pipe(self.connection, upstream)
+            back.join(5)
+            upstream.close()
+
+    proxy = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Connect)
+    proxy.daemon_threads = True
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    transport = Transport(
+        ca_bundle=str(ca), proxy=f"http://robot:s3cret@127.0.0.1:{proxy.server_address[1]}"
+    )
+    try:
+        response = transport.request("GET", "https://registry.test/v2/")
+    finally:
+        transport.close()
+        proxy.shutdown()
+        proxy.server_close()
+    assert response.status_code == 200
+    assert asked == ["/v2/"]
+    assert requests_seen[0].startswith("CONNECT registry.test:443 HTTP/1.")
+    assert "Proxy-Authorization: Basic cm9ib3Q6czNjcmV0" in requests_seen
