@@ -95,7 +95,7 @@ class Transport:
     """Requests to any host, on connections kept per (scheme, host, port) and shared by the
     threads of a run."""
 
-    ca_bundle: str | None = None  # None: the system's CAs
+    ca_bundle: str | None = None  # None: REQUESTS_CA_BUNDLE's, else the system's CAs
     proxy: str | None = None  # None: the environment's
     connect_timeout: float = 5.0
     read_timeout: float = 30.0
@@ -224,7 +224,10 @@ class Transport:
             if self._context is None:
                 import ssl
 
-                self._context = ssl.create_default_context(cafile=self.ca_bundle)
+                # Without a ca_bundle, the CAs requests would have used (the reference's
+                # registry client), else the system's (OpenSSL honours SSL_CERT_FILE).
+                cafile = self.ca_bundle or self.environ.get("REQUESTS_CA_BUNDLE") or None
+                self._context = ssl.create_default_context(cafile=cafile)
             return self._context
 
 

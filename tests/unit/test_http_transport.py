@@ -243,7 +243,8 @@ def tls_server(tmp_path: Path) -> Iterator[tuple[int, Path, list[str]]]:
     subprocess.run(
         [
             "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-            "-subj", "/CN=registry.test", "-addext", "subjectAltName=DNS:registry.test",
+            "-subj", "/CN=registry.test",
+            "-addext", "subjectAltName=DNS:registry.test,IP:127.0.0.1",
             "-keyout", str(key), "-out", str(cert),
         ],
         check=True,
@@ -321,3 +322,20 @@ def test_https_goes_through_the_proxy_with_connect_and_its_credentials(
     assert asked == ["/v2/"]
     assert requests_seen[0].startswith("CONNECT registry.test:443 HTTP/1.")
     assert "Proxy-Authorization: Basic cm9ib3Q6czNjcmV0" in requests_seen
+
+
+def test_without_a_ca_bundle_requests_ca_bundle_is_trusted_as_the_reference_did(
+    tls_server: tuple[int, Path, list[str]],
+) -> None:
+    from docker_pkg.http_transport import TLSFailure
+
+    port, ca, asked = tls_server
+    url = f"https://127.0.0.1:{port}/v2/"
+    trusting = Transport(environ={"REQUESTS_CA_BUNDLE": str(ca)})
+    try:
+        assert trusting.request("GET", url).status_code == 200
+    finally:
+        trusting.close()
+    with pytest.raises(TLSFailure, match="certificate"):
+        Transport(environ={}).request("GET", url)
+    assert asked == ["/v2/"]
