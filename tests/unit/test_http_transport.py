@@ -49,7 +49,7 @@ class Recorder(BaseHTTPRequestHandler):
 def server() -> Iterator[tuple[str, type[Recorder]]]:
     handler = type("Handler", (Recorder,), {"seen": [], "routes": {}})
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{httpd.server_address[1]}", handler
@@ -183,7 +183,7 @@ def engine(tmp_path: Path) -> Callable[[bytes], EngineProbe]:
         path = tmp_path / f"engine{len(servers)}.sock"
         fake = FakeEngine(path, answer)
         servers.append(fake)
-        threading.Thread(target=fake.serve_forever, daemon=True).start()
+        threading.Thread(target=fake.serve_forever, args=(0.05,), daemon=True).start()
         return EngineProbe(f"unix://{path}", timeout=5)
 
     yield serve  # type: ignore[misc]
@@ -269,7 +269,7 @@ def tls_server(tmp_path: Path) -> Iterator[tuple[int, Path, list[str]]]:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
     httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True).start()
     try:
         yield httpd.server_address[1], cert, asked
     finally:
@@ -308,7 +308,7 @@ def test_https_goes_through_the_proxy_with_connect_and_its_credentials(
 
     proxy = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Connect)
     proxy.daemon_threads = True
-    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    threading.Thread(target=proxy.serve_forever, args=(0.05,), daemon=True).start()
     transport = Transport(
         ca_bundle=str(ca), proxy=f"http://robot:s3cret@127.0.0.1:{proxy.server_address[1]}"
     )
