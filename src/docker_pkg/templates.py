@@ -295,6 +295,21 @@ class Renderer:
             bytecode_cache=open_template_cache(config.template_cache, self.filters),
         )
         self._env.filters.update(self.filters.as_dict())
+        # A template that draws random values renders differently each time: such a render
+        # is not repeatable, and the scan cache must not keep it.
+        self.repeatable = True
+        self._env.filters["random"] = self._unrepeatable(self._env.filters["random"])
+        lipsum = self._env.globals["lipsum"]
+        assert callable(lipsum)
+        self._env.globals["lipsum"] = self._unrepeatable(lipsum)
+
+    def _unrepeatable(self, function: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(function)  # keeps Jinja's pass_environment mark
+        def drawn(*args: Any, **kwargs: Any) -> Any:
+            self.repeatable = False
+            return function(*args, **kwargs)
+
+        return drawn
 
     def render_file(self, definition: ImageDefinition, template_name: str) -> str:
         folder = definition.path

@@ -56,9 +56,11 @@ class Workspace:
             tree_cache.counting_warnings("docker_pkg.templates") as warnings,
         ):
             workspace = cls.load(root, config, tag_suffix)
-            rendered = workspace.render_what_renders()
+            renderer = workspace.renderer()
+            rendered = workspace.render_what_renders(renderer)
         inferred = workspace.inferred(rendered)
         complete = len(rendered) == len(workspace.definitions) and not warnings.count
+        complete = complete and renderer.repeatable
         if config.tree_cache and complete:
             found = list(workspace.definitions.values())
             snapshot = tree_cache.Snapshot(found, rendered, inferred)
@@ -100,10 +102,10 @@ class Workspace:
 
         return Renderer(self.config, self.known_images())
 
-    def render_what_renders(self) -> dict[str, Rendered]:
+    def render_what_renders(self, renderer: Renderer | None = None) -> dict[str, Rendered]:
         """Every image whose templates render; the others are left out (and reported by
         whoever needs them)."""
-        renderer = self.renderer()
+        renderer = renderer or self.renderer()
         rendered: dict[str, Rendered] = {}
         for name, definition in self.definitions.items():
             with contextlib.suppress(TemplateError):

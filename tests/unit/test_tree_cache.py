@@ -270,3 +270,19 @@ def test_rendering_an_unchanged_tree_imports_neither_jinja_python_debian_nor_yam
     (root / "group" / "app" / "default.j2").write_text("RUN echo changed")
     assert "LOADED=debian,jinja2\n" in render()
     assert (tmp_path / "o" / "app" / "Dockerfile").read_text().endswith("RUN echo changed")
+
+
+@pytest.mark.parametrize(
+    "template",
+    ['FROM scratch\nLABEL pick={{ ["a", "b"] | random }}\n', "FROM scratch\n# {{ lipsum(1) }}\n"],
+)
+def test_a_template_drawing_random_values_is_rendered_every_time(
+    root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, template: str
+) -> None:
+    config = config_for(tmp_path)
+    (root / "base" / "Dockerfile.template").write_text(template)
+    _, scanned = scan(root, config, monkeypatch)
+    assert scanned
+    (_, rendered), scanned = scan(root, config, monkeypatch)
+    assert scanned  # not kept: the next render may draw another value
+    assert rendered["base"].dockerfile.startswith("FROM scratch\n")
