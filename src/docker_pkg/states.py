@@ -12,6 +12,8 @@ from docker_pkg.plan import State, resolve_state
 from docker_pkg.registry import RegistryClient
 from docker_pkg.workspace import Workspace
 
+CHECKS_PER_WORKER = 4
+
 
 class TagSource(Protocol):
     """An engine, or a pool of them: which images are there."""
@@ -37,7 +39,8 @@ class StateScan:
         return self.registry.manifest(repository, self.workspace.definitions[name].tag).exists
 
     def states(self) -> dict[str, State]:
-        """The state of every image, ``scan_workers`` images at a time. The engine is asked
+        """The state of every image, up to ``scan_workers`` images at a time (fewer for a
+        small tree: each worker opens its own connections). The engine is asked
         per image and only when the registry does not settle it: an engine's list of every
         image costs more, the more it holds, than asking for the tree's own."""
         engine = self.engine
@@ -55,5 +58,6 @@ class StateScan:
         names = sorted(self.workspace.definitions)
         if engine is None and self.registry is None:
             return dict.fromkeys(names, State.UNKNOWN)
-        with ThreadPoolExecutor(max_workers=self.workspace.config.scan_workers) as pool:
+        workers = max(1, min(self.workspace.config.scan_workers, len(names) // CHECKS_PER_WORKER))
+        with ThreadPoolExecutor(max_workers=workers) as pool:
             return dict(zip(names, pool.map(state_of, names), strict=True))
