@@ -156,6 +156,8 @@ class DockerEngine:
         self._sdk: SdkEngine | None = None
         self._cancelled = False
         self._version: dict[str, Any] | None = None
+        self._remote = not base_url.startswith("unix://")
+        self._listed: set[str] | None = None  # a remote engine's images, until it changes
         try:
             self._probe = EngineProbe(self._url, tls)
             answer = self._probe.ping()
@@ -232,8 +234,15 @@ class DockerEngine:
         return {tag for image in found or () for tag in image.get("RepoTags") or ()}
 
     def image_exists(self, reference: str) -> bool:
-        """Whether the engine holds ``reference``: one inspect, whatever else it holds (the
-        list of every image grows with the engine, 50 ms for 500 images)."""
+        """Whether the engine holds ``reference``. A local engine is asked about that image
+        alone (its list of every image grows with what it holds: 50 ms for 500 images); a
+        remote one lists its images once, since each request there is a connection of its
+        own (a TLS handshake, or an ssh session)."""
+        if self._remote:
+            with self._lock:
+                if self._listed is None:
+                    self._listed = self.local_tags()
+                return reference in self._listed
         try:
             self._probe.get(f"/v{self._api_version}/images/{reference}/json")
         except OSError as exc:
@@ -252,6 +261,11 @@ class DockerEngine:
         if sdk is not None:
             sdk.cancel()
 
+    def _changed(self) -> None:
+        """The engine's images changed (or may have): a kept list of them is stale."""
+        with self._lock:
+            self._listed = None
+
     # -- through the SDK ------------------------------------------------------------------
 
     def image_size(self, reference: str) -> int | None:
@@ -261,13 +275,22 @@ class DockerEngine:
         return self.sdk.save(reference)
 
     def load(self, chunks: Iterable[bytes]) -> None:
-        self.sdk.load(chunks)
+        try:
+            self.sdk.load(chunks)
+        finally:
+            self._changed()
 
     def build(self, request: BuildRequest, output: OutputSink) -> str:
-        return self.sdk.build(request, output)
+        try:
+            return self.sdk.build(request, output)
+        finally:
+            self._changed()
 
     def tag(self, image: str, repository: str, tag: str) -> None:
-        self.sdk.tag(image, repository, tag)
+        try:
+            self.sdk.tag(image, repository, tag)
+        finally:
+            self._changed()
 
     def push(
         self, repository: str, tag: str, auth: Mapping[str, str] | None, output: OutputSink
@@ -277,13 +300,19 @@ class DockerEngine:
     def pull(
         self, reference: str, auth: Mapping[str, str] | None, platform: str | None = None
     ) -> None:
-        self.sdk.pull(reference, auth, platform)
+        try:
+            self.sdk.pull(reference, auth, platform)
+        finally:
+            self._changed()
 
     def list_images(self, repository: str) -> list[LocalImage]:
         return self.sdk.list_images(repository)
 
     def remove_image(self, reference: str) -> None:
-        self.sdk.remove_image(reference)
+        try:
+            self.sdk.remove_image(reference)
+        finally:
+            self._changed()
 
     def image_labels(self, reference: str) -> dict[str, str] | None:
         return self.sdk.image_labels(reference)

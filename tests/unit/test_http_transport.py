@@ -339,3 +339,68 @@ def test_without_a_ca_bundle_requests_ca_bundle_is_trusted_as_the_reference_did(
     with pytest.raises(TLSFailure, match="certificate"):
         Transport(environ={}).request("GET", url)
     assert asked == ["/v2/"]
+
+
+class CountingEngine(socketserver.ThreadingMixIn, socketserver.TCPServer):
+    """A fake engine over TCP or a unix socket: pings, lists one image, inspects it."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address: object, family: int = socket.AF_INET):
+        self.address_family = family
+        self.paths: list[str] = []
+        engine = self
+
+        class Handler(socketserver.StreamRequestHandler):
+            def handle(self) -> None:
+                path = self.rfile.readline().split()[1].decode()
+                while self.rfile.readline() not in (b"\r\n", b""):
+                    pass
+                engine.paths.append(path)
+                if path == "/_ping":
+                    self.wfile.write(
+                        b"HTTP/1.0 200 OK\r\nApi-Version: 1.41\r\nOstype: linux\r\n\r\nOK"
+                    )
+                elif path.endswith("/images/json"):
+                    self.wfile.write(b'HTTP/1.0 200 OK\r\n\r\n[{"RepoTags": ["reg/a:1"]}]')
+                elif path.endswith("/reg/a:1/json"):
+                    self.wfile.write(b'HTTP/1.0 200 OK\r\n\r\n{"Id": "sha256:1"}')
+                else:
+                    self.wfile.write(b'HTTP/1.0 404 Not Found\r\n\r\n{"message": "no such image"}')
+
+        super().__init__(address, Handler)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("remote", [False, True])
+def test_a_remote_engine_lists_its_images_once_a_local_one_is_asked_per_image(
+    tmp_path: Path, remote: bool
+) -> None:
+    from docker_pkg.engine import DockerEngine
+
+    if remote:
+        fake = CountingEngine(("127.0.0.1", 0))
+        url = f"tcp://127.0.0.1:{fake.server_address[1]}"
+    else:
+        fake = CountingEngine(str(tmp_path / "engine.sock"), socket.AF_UNIX)
+        url = f"unix://{tmp_path / 'engine.sock'}"
+    threading.Thread(target=fake.serve_forever, args=(0.05,), daemon=True).start()
+    try:
+        engine = DockerEngine(url)
+        asked = [engine.image_exists(ref) for ref in ("reg/a:1", "reg/b:1", "reg/a:1")]
+        engine._changed()  # what a build, pull, load, tag or removal does
+        asked.append(engine.image_exists("reg/b:1"))
+    finally:
+        fake.shutdown()
+        fake.server_close()
+    assert asked == [True, False, True, False]
+    if remote:
+        assert fake.paths == ["/_ping", "/v1.41/images/json", "/v1.41/images/json"]
+    else:
+        assert fake.paths == [
+            "/_ping",
+            "/v1.41/images/reg/a:1/json",
+            "/v1.41/images/reg/b:1/json",
+            "/v1.41/images/reg/a:1/json",
+            "/v1.41/images/reg/b:1/json",
+        ]
