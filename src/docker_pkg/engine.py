@@ -12,11 +12,11 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
-from docker_pkg.build_output import OutputSink
 from docker_pkg.engine_probe import EngineProbe, EngineRefused
 from docker_pkg.errors import EngineError, EngineLost, UsageError
 
 if TYPE_CHECKING:
+    from docker_pkg.build_output import OutputSink
     from docker_pkg.engine_sdk import SdkEngine
     from docker_pkg.sshrelay import SshRelay
 
