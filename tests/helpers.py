@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import textwrap
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 CHANGELOG = """\
@@ -44,3 +48,32 @@ def write_image(
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(content)
     return path
+
+
+_LOADED_PROBE = """
+import sys
+from docker_pkg.cli import main
+watched = set(sys.argv[1].split(","))
+try:
+    main(sys.argv[2:])
+except SystemExit:
+    pass
+loaded = sorted({m.split(".")[0] for m in sys.modules} & watched)
+print("LOADED=" + ",".join(loaded), file=sys.stderr)
+"""
+
+
+def modules_loaded(
+    argv: list[str], watched: Iterable[str], env: Mapping[str, str] | None = None
+) -> list[str]:
+    """Which of the ``watched`` top-level modules a ``docker-pkg ARGV`` process imports."""
+    proc = subprocess.run(
+        [sys.executable, "-c", _LOADED_PROBE, ",".join(watched), *argv],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
+    line = next((x for x in proc.stderr.splitlines() if x.startswith("LOADED=")), None)
+    assert line is not None, proc.stderr
+    return [m for m in line.removeprefix("LOADED=").split(",") if m]

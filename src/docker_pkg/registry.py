@@ -18,7 +18,6 @@ which labels does its image carry?
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import logging
 import random
 import re
@@ -30,7 +29,13 @@ from typing import Any
 
 from docker_pkg.credentials import Credentials
 from docker_pkg.errors import RegistryError
-from docker_pkg.http_transport import Response, TLSFailure, Transport, TransportError
+from docker_pkg.http_transport import (
+    Response,
+    TLSFailure,
+    Transport,
+    TransportError,
+    is_loopback_host,
+)
 
 log = logging.getLogger(__name__)
 
@@ -57,12 +62,7 @@ def is_loopback(registry: str) -> bool:
         host = host[1 : host.find("]")]
     elif host.count(":") == 1:
         host = host.split(":", 1)[0]
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    return is_loopback_host(host)
 
 
 @dataclass(frozen=True)

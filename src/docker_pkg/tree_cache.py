@@ -8,9 +8,9 @@ image folders and finds the same bytes at those paths takes the result from here
 
 Anything else is a miss and the tree is scanned as before: a changed byte, another
 configuration, another version of this package or of Jinja and python-debian, an unreadable
-or damaged cache. A scan that failed or warned is not kept, so that its errors and warnings
-are given on every run. A cache is a convenience: one that cannot be read or written is
-ignored.
+or damaged cache. A scan that failed, warned or drew random values is not kept, so that its
+errors and warnings are given on every run. A cache is a convenience: one that cannot be
+read or written is ignored.
 """
 
 from __future__ import annotations
