@@ -43,6 +43,8 @@ class TLSFailure(TransportError):
 
 @dataclass
 class Response:
+    """An answer, its body read whole (its connection is back in the pool already)."""
+
     status_code: int
     headers: http.client.HTTPMessage  # names are case-insensitive
     content: bytes
@@ -55,9 +57,6 @@ class Response:
     def json(self) -> Any:
         """The body as JSON; ValueError when it is not."""
         return json.loads(self.content)
-
-    def close(self) -> None:
-        """Nothing to release: the body is read whole and the connection is back in the pool."""
 
 
 def is_loopback_host(host: str) -> bool:

@@ -213,7 +213,6 @@ class RegistryClient:
                     return response
                 failure = f"registry {self.registry} answered HTTP {response.status_code}"
                 wait = retry_after(response)
-                response.close()
             attempt += 1
             delay = self.policy.delay(attempt, wait, self._rng)
             spent = self.clock() - started
@@ -240,7 +239,6 @@ class RegistryClient:
         if response.status_code != 401:
             return response
         challenge = response.headers.get("WWW-Authenticate", "")
-        response.close()
         authorization = self._answer(challenge, scope)
         if authorization is None:
             raise RegistryError(
@@ -251,7 +249,6 @@ class RegistryClient:
             method, url, {"Accept": accept, **extra, "Authorization": authorization}, data
         )
         if response.status_code == 401:
-            response.close()
             raise RegistryError(
                 f"registry {self.registry} refused the credentials (HTTP 401): check username "
                 "and password"

@@ -32,7 +32,7 @@ from docker_pkg.files import digest_of
 
 log = logging.getLogger(__name__)
 
-FORMAT = 2
+FORMAT = 3
 # Whose code decides what a scan finds: any change to it is a miss.
 _LIBRARIES = ("jinja2", "debian", "markupsafe")
 
@@ -98,7 +98,8 @@ class TreeCache:
         try:
             unchanged = (
                 kept["key"] == scan_key(self.config, self.tag_suffix)
-                and kept["folders"] == [str(f) for f in definition_folders(self.root)]
+                and [d["path"] for d in kept["definitions"]]
+                == [str(f) for f in definition_folders(self.root)]
                 and _unchanged(kept["inputs"])
             )
             return _snapshot(kept) if unchanged else None
@@ -117,7 +118,6 @@ class TreeCache:
             return
         document = {
             "key": scan_key(self.config, self.tag_suffix),
-            "folders": [str(d.path) for d in snapshot.definitions],
             "inputs": dict(inputs),
             "definitions": [_definition_document(d) for d in snapshot.definitions],
             "rendered": {
