@@ -18,23 +18,31 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 
-@functools.cache
 def code_signature(libraries: tuple[str, ...]) -> tuple[object, ...]:
     """Size and modification time of this package's modules and of ``libraries``' entry
     points: a new version of any of them makes other keys."""
-    signature: list[object] = []
+    return _package_signature() + tuple(_library_signature(name) for name in libraries)
+
+
+@functools.cache
+def _package_signature() -> tuple[object, ...]:
+    signature = []
     with os.scandir(Path(__file__).parent) as entries:
         for entry in sorted(entries, key=lambda e: e.name):
             if entry.name.endswith(".py"):
                 info = entry.stat()
                 signature.append((entry.name, info.st_size, info.st_mtime_ns))
-    for library in libraries:
-        spec = importlib.util.find_spec(library)
-        origin = spec.origin if spec is not None else None
-        if origin:
-            info = os.stat(origin)
-            signature.append((library, origin, info.st_size, info.st_mtime_ns))
     return tuple(signature)
+
+
+@functools.cache
+def _library_signature(library: str) -> object:
+    spec = importlib.util.find_spec(library)
+    origin = spec.origin if spec is not None else None
+    if not origin:
+        return (library, None)
+    info = os.stat(origin)
+    return (library, origin, info.st_size, info.st_mtime_ns)
 
 
 def read_json(path: Path) -> Any:
