@@ -58,7 +58,7 @@ try:
     main(sys.argv[2:])
 except SystemExit:
     pass
-loaded = sorted({m.split(".")[0] for m in sys.modules} & watched)
+loaded = sorted(watched.intersection(sys.modules))
 print("LOADED=" + ",".join(loaded), file=sys.stderr)
 """
 
@@ -66,7 +66,8 @@ print("LOADED=" + ",".join(loaded), file=sys.stderr)
 def modules_loaded(
     argv: list[str], watched: Iterable[str], env: Mapping[str, str] | None = None
 ) -> list[str]:
-    """Which of the ``watched`` top-level modules a ``docker-pkg ARGV`` process imports."""
+    """Which of the ``watched`` modules (packages or dotted names) a ``docker-pkg ARGV``
+    process imports."""
     proc = subprocess.run(
         [sys.executable, "-c", _LOADED_PROBE, ",".join(watched), *argv],
         capture_output=True,

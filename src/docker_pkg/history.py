@@ -18,8 +18,7 @@ from typing import TYPE_CHECKING
 from docker_pkg.naming import split_label
 
 if TYPE_CHECKING:  # `history` reads the database without loading the build machinery
-    from docker_pkg.report import RunInfo
-    from docker_pkg.run_model import ImageResult
+    from docker_pkg.run_model import ImageResult, RunInfo
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (

@@ -4,31 +4,17 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from docker_pkg import __version__
-from docker_pkg.run_model import ImageResult, Outcome
+from docker_pkg.run_model import ImageResult, Outcome, RunInfo
 
 if TYPE_CHECKING:
     import xml.etree.ElementTree as ET
 
 SCHEMA_VERSION = 2
-
-
-@dataclass(frozen=True)
-class RunInfo:
-    directory: Path
-    started: datetime
-    ended: datetime
-    exit_status: int
-    jobs: int
-    interrupted: bool
-    log_dir: Path | None
-    builder: str | None = None
-    engines: tuple[str, ...] = ()
 
 
 def _time(value: datetime | None) -> str | None:

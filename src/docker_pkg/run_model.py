@@ -62,6 +62,21 @@ class ImageResult:
 
 
 @dataclass(frozen=True)
+class RunInfo:
+    """A run as a whole, for its records (report, page, history)."""
+
+    directory: Path
+    started: datetime
+    ended: datetime
+    exit_status: int
+    jobs: int
+    interrupted: bool
+    log_dir: Path | None
+    builder: str | None = None
+    engines: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class BuildOptions:
     nocache: bool = True
     pull: bool = True

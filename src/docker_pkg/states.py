@@ -6,11 +6,13 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from docker_pkg.plan import State, resolve_state
-from docker_pkg.registry import RegistryClient
 from docker_pkg.workspace import Workspace
+
+if TYPE_CHECKING:
+    from docker_pkg.registry import RegistryClient
 
 CHECKS_PER_WORKER = 4
 

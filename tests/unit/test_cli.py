@@ -129,6 +129,19 @@ def test_help_and_render_never_import_the_docker_sdk_rich_or_protobuf(
         assert (tree / "o" / "app" / "Dockerfile").exists()
 
 
+@pytest.mark.parametrize("registry", [None, "127.0.0.1:1"])
+def test_a_build_loads_the_registry_client_only_with_a_registry_and_reports_only_when_asked(
+    tree: Path, registry: str | None
+) -> None:
+    config = tree / "plain.yaml"
+    config.write_text(f"registry: {registry}\n" if registry else "namespace: plain\n")
+    argv = ["-c", str(config), "build", "--dry-run", "--no-pull", str(tree / "defs")]
+    watched = [f"docker_pkg.{m}" for m in ("registry", "credentials", "report", "pages")]
+    env = {"DOCKER_HOST": f"unix://{tree / 'no-engine.sock'}"}
+    expected = ["docker_pkg.credentials", "docker_pkg.registry"] if registry else []
+    assert modules_loaded(argv, watched, env) == expected
+
+
 def test_update_scheme_choices_are_the_schemes() -> None:
     from docker_pkg.cli import UPDATE_SCHEMES
     from docker_pkg.versions import Scheme

@@ -14,11 +14,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from docker_pkg.commands import printer
 from docker_pkg.config import Config
-from docker_pkg.credentials import Credentials, find_credentials
 from docker_pkg.definitions import Rendered
 from docker_pkg.engine import BUILDKIT, Engine, choose_builder
 from docker_pkg.errors import EngineError, UsageError
@@ -26,7 +25,6 @@ from docker_pkg.estimate import format_duration, remaining_seconds
 from docker_pkg.history import History
 from docker_pkg.lock import RunLock
 from docker_pkg.logs import RedactSecrets
-from docker_pkg.pages import write_page
 from docker_pkg.plan import (
     State,
     build_chain,
@@ -36,11 +34,14 @@ from docker_pkg.plan import (
     state_reason,
 )
 from docker_pkg.pool import EnginePool
-from docker_pkg.registry import RegistryClient
-from docker_pkg.report import RunInfo, report_document, write_json, write_junit
-from docker_pkg.run_model import BuildOptions, ImageResult, Outcome, plan_results
+from docker_pkg.run_model import BuildOptions, ImageResult, Outcome, RunInfo, plan_results
 from docker_pkg.states import StateScan
 from docker_pkg.workspace import Workspace
+
+if TYPE_CHECKING:
+    # A run with no registry, or no report to write, never loads these.
+    from docker_pkg.credentials import Credentials
+    from docker_pkg.registry import RegistryClient
 
 log = logging.getLogger(__name__)
 
@@ -469,6 +470,10 @@ def chain_order(chain: list[str]) -> Callable[[str], tuple[int, str]]:
 def _credentials(
     config: Config, environ: Mapping[str, str], redactor: RedactSecrets | None
 ) -> Credentials | None:
+    if not config.registry:
+        return None
+    from docker_pkg.credentials import find_credentials
+
     credentials = find_credentials(config.registry, config.username, config.password, environ)
     if credentials is not None:
         if redactor is not None:
@@ -481,6 +486,8 @@ def registry_client(config: Config, credentials: Credentials | None) -> Registry
     """The run's client of the configured registry (None when there is none)."""
     if not config.registry:
         return None
+    from docker_pkg.registry import RegistryClient
+
     return RegistryClient(
         config.registry,
         credentials=credentials,
@@ -538,7 +545,27 @@ def _records(
                         functools.partial(shutil.copy, result.log_file, kept / "build.log"),
                     )
                 say(f"Kept the inputs of failed {result.label} in {kept}")
-    report, junit = outputs.report, outputs.junit
+    if outputs.report is not None or outputs.junit is not None or outputs.html is not None:
+        _write_reports(say, attempt, outputs, info, results)
+    if outputs.history is not None:
+        history = outputs.history
+        attempt(
+            f"build history not recorded in {history}",
+            lambda: History(history).record(info, results, outputs.history_days),
+        )
+
+
+def _write_reports(
+    say: Callable[[str], None],
+    attempt: Callable[[str, Callable[[], object]], bool],
+    outputs: Outputs,
+    info: RunInfo,
+    results: list[ImageResult],
+) -> None:
+    from docker_pkg.pages import write_page  # only runs asked for a report load these
+    from docker_pkg.report import report_document, write_json, write_junit
+
+    report, junit, page = outputs.report, outputs.junit, outputs.html
     if report is not None and attempt(
         f"report {report} not written", functools.partial(write_json, report, info, results)
     ):
@@ -547,15 +574,8 @@ def _records(
         f"JUnit report {junit} not written", functools.partial(write_junit, junit, info, results)
     ):
         say(f"JUnit report: {junit}")
-    page = outputs.html
     if page is not None and attempt(
         f"run page {page} not written",
         lambda: write_page(page, report_document(info, results)),
     ):
         say(f"Run page: {page}")
-    if outputs.history is not None:
-        history = outputs.history
-        attempt(
-            f"build history not recorded in {history}",
-            lambda: History(history).record(info, results, outputs.history_days),
-        )

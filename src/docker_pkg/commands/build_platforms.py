@@ -22,7 +22,8 @@ from docker_pkg.pages import live_page
 from docker_pkg.plan import State
 from docker_pkg.platform_run import PlatformRun, plan_platforms, scan_platforms
 from docker_pkg.platforms import wanted_platforms
-from docker_pkg.report import RunInfo, report_document
+from docker_pkg.report import report_document
+from docker_pkg.run_model import RunInfo
 from docker_pkg.scheduler import Status
 from docker_pkg.workspace import Workspace
 
