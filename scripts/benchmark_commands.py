@@ -7,8 +7,8 @@ cold build against the raw engine floor.
 Rows (whole processes, median of ``--repeat``):
 - render every image of a production-shaped tree (nested folders, includes, filters, long
   changelogs): the reference's scan + render (``scripts/reference_render.py`` in its venv)
-  against ``docker-pkg render --output``, once compiling the templates and once with them
-  compiled by an earlier run;
+  against ``docker-pkg render --output``: compiling every template, with the tree
+  rendered by an earlier run, and after a version bump since (templates compiled before);
 - a no-op ``build`` of a tree whose images are all built in the local engine, no registry;
 - ``render`` and ``build --dry-run`` of a 1,000-image tree: wall time and peak memory;
 - a cold BuildKit build of a generated tree at the default ``-j`` against the raw engine
@@ -137,8 +137,23 @@ def render_rows(bench: Bench, size: int) -> None:
         shutil.rmtree(bench.work / "cache", ignore_errors=True)
         cold.append(run_measured(argv(str(bench.work / f"cold{attempt}")), bench.work, bench.env))
     warm = median_of(bench.repeat, argv(str(bench.work / "warm")), bench.work, bench.env)
+    bumped = []
+    changelog = next(tree.glob("*/*/image1/changelog"))
+    for attempt in range(bench.repeat):
+        _bump(changelog, attempt)
+        bumped.append(run_measured(argv(str(bench.work / "warm")), bench.work, bench.env)[0])
     row(f"render {size} images, templates compiled", statistics.median(t for t, _ in cold), ref)
     row(f"render {size} images, compiled by an earlier run", warm, ref)
+    row(f"render {size} images, one version bumped since", statistics.median(bumped), ref)
+
+
+def _bump(changelog: Path, number: int) -> None:
+    """A new first entry, as ``docker-pkg update`` writes: the tree changed, its templates
+    did not."""
+    text = changelog.read_text()
+    name = text.split(" ", 1)[0]
+    entry = ENTRY.format(name=name, version=f"9.{number}.0-1-20261130", number=number)
+    changelog.write_text(entry + text)
 
 
 def noop_row(bench: Bench, size: int) -> None:

@@ -40,6 +40,9 @@ from docker_pkg.naming import full_name, split_label
 log = logging.getLogger(__name__)
 
 _NUMERIC_USER = re.compile(r"^USER\s+\d+(?::\d+)?$")
+# Changes with the Jinja environment's settings (extensions, undefined, autoescape,
+# optimizer): code compiled under other settings is not reused.
+COMPILED_FORMAT = "2: do, strict undefined, no autoescape, not optimized"
 
 
 class FilterError(Exception):
@@ -55,6 +58,23 @@ def _proxy_lines(proxy: str) -> str:
     return f"echo 'Acquire::http::Proxy \"{proxy}\";' > /etc/apt/apt.conf.d/80_proxy \\\n    && "
 
 
+def _at_render_time(function: Callable[..., str]) -> Callable[..., str]:
+    """``function`` as a filter that runs when a template renders, never when it compiles.
+
+    Jinja folds a filter called with constants into the compiled template (``{{ "base" |
+    image_tag }}`` would become the label itself). Ours answer from the run's known images,
+    registry and uid mappings, and may warn: a compiled template holding their answers
+    would be valid for one tree at one version, and would stay silent where the render
+    warned. A filter that asks for the render's context is never folded.
+    """
+
+    @jinja2.pass_context
+    def at_render_time(context: jinja2.runtime.Context, *args: Any, **kwargs: Any) -> str:
+        return function(*args, **kwargs)
+
+    return at_render_time
+
+
 @dataclass(frozen=True)
 class Filters:
     """The six filters, bound to one run's configuration and known images."""
@@ -66,7 +86,7 @@ class Filters:
     uid_mappings: Mapping[str, int]
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        filters: dict[str, Callable[..., str]] = {
             "image_tag": self.image_tag,
             "upstream_version": self.upstream_version,
             "apt_install": self.apt_install,
@@ -74,6 +94,7 @@ class Filters:
             "uid": self.uid,
             "add_user": self.add_user,
         }
+        return {name: _at_render_time(function) for name, function in filters.items()}
 
     @functools.cached_property
     def _labels_by_name(self) -> dict[str, str]:
@@ -190,10 +211,11 @@ class TemplateCache(jinja2.FileSystemBytecodeCache):
     every image folder includes, identical in each, is compiled for the first and reused,
     under its own file name, by the others.
 
-    Jinja folds filters with constant arguments into the compiled code (``{{ "base" |
-    image_tag }}`` becomes the label), so a compiled template is only valid for the filters'
-    inputs it was compiled with: ``salt`` (a digest of them) is part of every key.
-    A cache folder is a convenience: one that cannot be read or written is ignored.
+    The compiled code depends on the template's source (Jinja checks it) and on the
+    environment's settings and filter names (``salt``, part of every key), not on the run:
+    our filters are never folded into it (:func:`_at_render_time`), so a version bump or
+    another registry does not make a tree compile again. A cache folder is a convenience:
+    one that cannot be read or written is ignored.
     """
 
     def __init__(self, folder: Path | None, salt: str):
@@ -250,15 +272,7 @@ def _renamed(code: CodeType, filename: str) -> CodeType:
 
 
 def open_template_cache(folder: str | None, filters: Filters) -> TemplateCache:
-    inputs = json.dumps(
-        [
-            filters.known_images,
-            filters.registry,
-            filters.namespace,
-            sorted(filters.uid_mappings.items()),
-            sorted((str(k), repr(v)) for k, v in filters.variables.items()),
-        ]
-    )
+    inputs = json.dumps([COMPILED_FORMAT, sorted(filters.as_dict())])
     salt = hashlib.sha256(inputs.encode()).hexdigest()
     if folder is not None:
         try:

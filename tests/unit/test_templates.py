@@ -192,8 +192,7 @@ def test_a_damaged_template_cache_is_compiled_again(tmp_path: Path) -> None:
 def test_the_template_cache_never_serves_one_configurations_output_to_another(
     tmp_path: Path,
 ) -> None:
-    """Jinja folds ``{{ "base" | image_tag }}`` into the compiled code: a cache shared by two
-    configurations must keep their compiled templates apart."""
+    """A cache shared by two configurations gives each its own output."""
     defs = tmp_path / "defs"
     write_image(defs, "base")
     write_image(defs, "app", template='FROM {{ "base" | image_tag }}\n', depends=["base"])
@@ -210,6 +209,39 @@ def test_the_template_cache_never_serves_one_configurations_output_to_another(
         "FROM two.example/base:1.0.0",
         "FROM one.example/base:1.0.0",
     ]
+
+
+def test_compiled_templates_outlive_a_version_bump_and_warn_on_every_render(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Our filters never run at compile time: code compiled for one tree serves the tree
+    after a version bump, and a filter that warns warns on every render."""
+    import jinja2
+
+    compiled: list[str | None] = []
+    real = jinja2.Environment.compile
+
+    def counting(self: jinja2.Environment, source: str, *args: Any, **kwargs: Any) -> Any:
+        compiled.append(args[0] if args else kwargs.get("name"))
+        return real(self, source, *args, **kwargs)
+
+    monkeypatch.setattr(jinja2.Environment, "compile", counting)
+    defs = tmp_path / "defs"
+    template = 'FROM {{ "base" | image_tag }}\nUSER {{ "someone" | uid }}\n'
+    write_image(defs, "app", template=template, depends=["base"])
+    config = replace(config_from_mapping({}), template_cache=str(tmp_path / "cache"))
+    outputs = []
+    for version in ("1.0.0", "1.1.0"):
+        write_image(defs, "base", version=version)
+        caplog.clear()
+        workspace = Workspace.load(defs, config)
+        outputs.append(workspace.renderer().render_all([workspace.definitions["app"]]))
+        assert "UID mapping for user someone not found" in caplog.text
+    assert [o["app"].dockerfile for o in outputs] == [
+        "FROM base:1.0.0\nUSER someone",
+        "FROM base:1.1.0\nUSER someone",
+    ]
+    assert compiled == ["Dockerfile.template"]
 
 
 @pytest.mark.parametrize("kept", [True, False])
