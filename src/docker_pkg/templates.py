@@ -14,7 +14,7 @@ import json
 import logging
 import re
 import traceback
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import CodeType
@@ -35,6 +35,7 @@ from docker_pkg.errors import (
     UsageError,
 )
 from docker_pkg.files import lexists, read_text
+from docker_pkg.forked import share_with_a_fork
 from docker_pkg.naming import full_name, split_label
 
 log = logging.getLogger(__name__)
@@ -352,6 +353,24 @@ class Renderer:
             )
             raise TemplateError(message, image=image, path=path, line=line) from None
 
+    def compile_ahead(self, definitions: Sequence[ImageDefinition]) -> None:
+        """Compile the templates of ``definitions`` into the template cache, half of them
+        in a forked process (:mod:`docker_pkg.forked`): a tree seen for the first time
+        compiles on two cores, and its render finds them compiled. Only with a cache
+        folder, which is how the child hands its half over. Errors are the render's to
+        report: a template that does not compile here is compiled again there."""
+        cache = self._env.bytecode_cache
+        if isinstance(cache, TemplateCache) and cache.folder is not None:
+            share_with_a_fork(definitions, self._compile)
+
+    def _compile(self, definitions: Sequence[ImageDefinition]) -> None:
+        for definition in definitions:
+            env = self._env.overlay(loader=_DefinitionLoader(str(definition.path)))
+            names = [TEMPLATE, BUILD_TEMPLATE] if definition.has_build_stage else [TEMPLATE]
+            for name in names:
+                with contextlib.suppress(jinja2.TemplateError, DefinitionError):
+                    env.get_template(name)
+
     def render(self, definition: ImageDefinition) -> Rendered:
         dockerfile = self.render_file(definition, TEMPLATE)
         if self.config.force_numeric_user and not has_numeric_user(dockerfile):
@@ -367,6 +386,8 @@ class Renderer:
 
     def render_all(self, definitions: Iterable[ImageDefinition]) -> dict[str, Rendered]:
         """Render every definition; all template errors are reported together."""
+        definitions = list(definitions)
+        self.compile_ahead(definitions)
         rendered: dict[str, Rendered] = {}
         errors: list[UsageError] = []
         for definition in definitions:

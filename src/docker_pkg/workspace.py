@@ -106,6 +106,7 @@ class Workspace:
         """Every image whose templates render; the others are left out (and reported by
         whoever needs them)."""
         renderer = renderer or self.renderer()
+        renderer.compile_ahead(list(self.definitions.values()))
         rendered: dict[str, Rendered] = {}
         for name, definition in self.definitions.items():
             with contextlib.suppress(TemplateError):

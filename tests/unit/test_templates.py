@@ -244,6 +244,47 @@ def test_compiled_templates_outlive_a_version_bump_and_warn_on_every_render(
     assert compiled == ["Dockerfile.template"]
 
 
+def test_a_big_tree_compiles_half_its_templates_in_a_forked_child(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The render finds the child's half compiled in the cache, renders exactly what a
+    render without a cache does, and reports a broken template of either half."""
+    import jinja2
+
+    from docker_pkg import forked
+
+    monkeypatch.setattr(forked, "can_fork", lambda: True)
+    compiled: list[str] = []
+    real = jinja2.Environment.compile
+
+    def counting(self: jinja2.Environment, source: str, *args: Any, **kwargs: Any) -> Any:
+        compiled.append(source)
+        return real(self, source, *args, **kwargs)
+
+    monkeypatch.setattr(jinja2.Environment, "compile", counting)
+    defs = tmp_path / "defs"
+    count = forked.WORTH_A_FORK + 2
+    for n in range(count):
+        write_image(defs, f"img{n:02d}", template=f"FROM scratch\nLABEL n={{{{ {n} * 2 }}}}\n")
+    cache = tmp_path / "cache"
+    workspace = Workspace.load(defs, replace(config_from_mapping({}), template_cache=str(cache)))
+    rendered = workspace.renderer().render_all(workspace.definitions.values())
+    assert {n: r.dockerfile for n, r in rendered.items()} == {
+        f"img{n:02d}": f"FROM scratch\nLABEL n={n * 2}" for n in range(count)
+    }
+    assert len(compiled) == count // 2  # the others, by the child
+    assert len(list(cache.iterdir())) == count
+
+    for n in (0, 1):  # the first goes to the child, the second stays here
+        (defs / f"img{n:02d}" / "Dockerfile.template").write_text("FROM scratch\n{% if %}\n")
+    workspace = Workspace.load(defs, replace(config_from_mapping({}), template_cache=str(cache)))
+    with pytest.raises(ManyErrors) as info:
+        workspace.renderer().render_all(workspace.definitions.values())
+    assert sorted((e.path, e.line) for e in info.value.errors) == [
+        (defs / f"img{n:02d}" / "Dockerfile.template", 2) for n in (0, 1)
+    ]
+
+
 @pytest.mark.parametrize("kept", [True, False])
 def test_a_snippet_shared_by_every_image_is_compiled_once_and_reports_its_own_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kept: bool

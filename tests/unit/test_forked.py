@@ -1,0 +1,91 @@
+"""Work shared with a forked child: done on both sides, or all here when forking is unsafe."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import pytest
+
+from docker_pkg import forked
+from docker_pkg.forked import WORTH_A_FORK, share_with_a_fork
+
+
+def _recorder(folder: Path, fail_in_child: bool = False) -> Callable[[Sequence[int]], None]:
+    parent = os.getpid()
+
+    def work(items: Sequence[int]) -> None:
+        if fail_in_child and os.getpid() != parent:
+            print("child output that must not show")
+            raise RuntimeError("the child's own failure")
+        for item in items:
+            (folder / str(item)).write_text(str(os.getpid()))
+
+    return work
+
+
+def _done(folder: Path) -> dict[int, int]:
+    return {int(p.name): int(p.read_text()) for p in folder.iterdir()}
+
+
+@pytest.fixture
+def forkable(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fork even if the test runner keeps a thread of its own alive."""
+    monkeypatch.setattr(forked, "can_fork", lambda: True)
+
+
+@pytest.mark.usefixtures("forkable")
+def test_half_the_items_are_done_in_a_child_and_all_are_done(tmp_path: Path) -> None:
+    items = list(range(WORTH_A_FORK + 4))
+    assert share_with_a_fork(items, _recorder(tmp_path)) is True
+    done = _done(tmp_path)
+    assert sorted(done) == items
+    here = {item for item, pid in done.items() if pid == os.getpid()}
+    assert here == set(items[1::2])
+    assert len({pid for item, pid in done.items() if item not in here}) == 1
+
+
+@pytest.mark.usefixtures("forkable")
+def test_a_failing_child_is_silent_and_leaves_its_half_undone(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    items = list(range(WORTH_A_FORK))
+    share_with_a_fork(items, _recorder(tmp_path, fail_in_child=True))
+    assert sorted(_done(tmp_path)) == items[1::2]
+    out, err = capfd.readouterr()
+    assert (out, err) == ("", "")
+
+
+@pytest.mark.usefixtures("forkable")
+def test_a_failure_here_stops_the_child_and_is_raised(tmp_path: Path) -> None:
+    parent = os.getpid()
+    release = tmp_path / "never"
+
+    def work(items: Sequence[int]) -> None:
+        if os.getpid() != parent:
+            while not release.exists():  # would outlive the test unless killed
+                threading.Event().wait(0.01)
+        else:
+            raise ValueError("broken here")
+
+    with pytest.raises(ValueError, match="broken here"):
+        share_with_a_fork(list(range(WORTH_A_FORK)), work)
+    with pytest.raises(ChildProcessError):
+        os.waitpid(-1, os.WNOHANG)  # the child was reaped: no process is left behind
+
+
+def test_small_work_or_other_threads_keep_everything_here(tmp_path: Path) -> None:
+    assert share_with_a_fork([1, 2, 3], _recorder(tmp_path)) is False
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        items = list(range(10, 10 + WORTH_A_FORK))
+        assert share_with_a_fork(items, _recorder(tmp_path)) is False
+    finally:
+        stop.set()
+        other.join()
+    assert set(_done(tmp_path).values()) == {os.getpid()}
+    assert len(_done(tmp_path)) == 3 + WORTH_A_FORK
