@@ -55,14 +55,24 @@ def read_json(path: Path) -> Any:
 
 def write_json(path: Path, document: Any) -> None:
     """Keep ``document`` at ``path``, readable by its owner only, replacing it at once."""
+    try:
+        data = json.dumps(document).encode()
+    except (TypeError, ValueError) as exc:
+        log.info("Not kept in the cache: %s (%s)", path, exc)
+        return
+    write_bytes(path, data)
+
+
+def write_bytes(path: Path, data: bytes) -> None:
+    """Keep ``data`` at ``path``, readable by its owner only, replacing it at once."""
     partial = path.with_name(f".{path.name}.{os.getpid()}")
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with open(fd, "w", encoding="utf-8") as out:
-            json.dump(document, out)
+        with open(fd, "wb") as out:
+            out.write(data)
         os.replace(partial, path)
-    except (OSError, TypeError, ValueError) as exc:
+    except OSError as exc:
         log.info("Not kept in the cache: %s (%s)", path, exc)
         with contextlib.suppress(OSError):
             partial.unlink()

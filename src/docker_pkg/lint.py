@@ -21,7 +21,7 @@ from docker_pkg.definitions import (
     definition_folders,
     load_definition,
 )
-from docker_pkg.errors import DefinitionError, NumericUserError, TemplateError
+from docker_pkg.errors import DefinitionError, NumericUserError
 from docker_pkg.files import read_text
 from docker_pkg.fingerprint import FINGERPRINT_LABEL, fingerprints
 from docker_pkg.graph import DependencyGraph, constraint_errors
@@ -142,33 +142,15 @@ def _line_of(path: Path, needle: str) -> int | None:
 
 
 def render_checks(workspace: Workspace, findings: list[Finding]) -> dict[str, Rendered]:
-    renderer = workspace.renderer()
-    rendered: dict[str, Rendered] = {}
-    for name, definition in sorted(workspace.definitions.items()):
-        try:
-            rendered[name] = renderer.render(definition)
-        except NumericUserError as exc:
-            findings.append(
-                Finding(
-                    Severity.ERROR,
-                    "numeric-user",
-                    exc.message,
-                    exc.path,
-                    exc.line,
-                    'use a numeric USER, e.g. USER {{ "www-data" | uid }}',
-                )
-            )
-        except TemplateError as exc:
-            findings.append(
-                Finding(
-                    Severity.ERROR,
-                    "template",
-                    exc.message,
-                    exc.path,
-                    exc.line,
-                    "run `docker-pkg render` on this image to see the error in context",
-                )
-            )
+    definitions = [workspace.definitions[name] for name in sorted(workspace.definitions)]
+    rendered, errors = workspace.renderer().render_each(definitions)
+    for exc in errors:
+        if isinstance(exc, NumericUserError):
+            rule, hint = "numeric-user", 'use a numeric USER, e.g. USER {{ "www-data" | uid }}'
+        else:
+            rule = "template"
+            hint = "run `docker-pkg render` on this image to see the error in context"
+        findings.append(Finding(Severity.ERROR, rule, exc.message, exc.path, exc.line, hint))
     return rendered
 
 

@@ -12,6 +12,8 @@ import functools
 import hashlib
 import json
 import logging
+import marshal
+import os
 import re
 import traceback
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -25,6 +27,7 @@ from debian.debian_support import BaseVersion
 from jinja2.bccache import Bucket
 from jinja2.loaders import split_template_path
 
+from docker_pkg.caches import write_bytes
 from docker_pkg.config import Config
 from docker_pkg.definitions import BUILD_TEMPLATE, TEMPLATE, ImageDefinition, Rendered
 from docker_pkg.errors import (
@@ -32,7 +35,6 @@ from docker_pkg.errors import (
     ManyErrors,
     NumericUserError,
     TemplateError,
-    UsageError,
 )
 from docker_pkg.files import lexists, read_text
 from docker_pkg.forked import share_with_a_fork
@@ -205,29 +207,34 @@ class _DefinitionLoader(jinja2.FileSystemLoader):
         raise jinja2.TemplateNotFound(template)
 
 
-class TemplateCache(jinja2.FileSystemBytecodeCache):
-    """Compiled templates: kept between runs in ``folder`` (Jinja's own bytecode cache,
-    checked against each template's source) so that a tree is parsed and compiled once, not
-    on every command; and within a run, compiled once per distinct source: a snippet that
-    every image folder includes, identical in each, is compiled for the first and reused,
-    under its own file name, by the others.
+class TemplateCache(jinja2.BytecodeCache):
+    """Compiled templates: those of one tree kept between runs in one file, ``bundle``, so
+    that a tree is parsed and compiled once, not on every command (one file, not one per
+    template: on a slow disk, creating a file costs as much as compiling a template); and
+    within a run, compiled once per distinct source: a snippet that every image folder
+    includes, identical in each, is compiled for the first and reused, under its own file
+    name, by the others.
 
     The compiled code depends on the template's source (Jinja checks it) and on the
     environment's settings and filter names (``salt``, part of every key), not on the run:
     our filters are never folded into it (:func:`_at_render_time`), so a version bump or
-    another registry does not make a tree compile again. A cache folder is a convenience:
-    one that cannot be read or written is ignored.
+    another registry does not make a tree compile again. The bundle is a convenience: one
+    that cannot be read or written is ignored.
     """
 
-    def __init__(self, folder: Path | None, salt: str):
-        super().__init__(str(folder) if folder is not None else "", "%s.jinja")
-        self.folder = folder
+    def __init__(self, bundle: Path | None, salt: str):
+        self.bundle = bundle
         self.salt = salt
+        self._stored: dict[str, tuple[str, bytes]] | None = None  # key -> (file, bytecode)
+        self._compiled_here: dict[str, tuple[str, bytes]] = {}
+        self._files: dict[str, str] = {}  # bucket key -> template file
         self._compiled: dict[tuple[str, str], CodeType] = {}  # (name, source checksum)
         self._names: dict[str, tuple[str, str]] = {}  # bucket key -> (name, checksum)
 
     def get_cache_key(self, name: str, filename: str | None = None) -> str:
-        return hashlib.sha256(f"{self.salt}\0{name}\0{filename}".encode()).hexdigest()
+        key = hashlib.sha256(f"{self.salt}\0{name}\0{filename}".encode()).hexdigest()
+        self._files[key] = filename or name
+        return key
 
     def get_bucket(
         self, environment: jinja2.Environment, name: str, filename: str | None, source: str
@@ -249,18 +256,54 @@ class TemplateCache(jinja2.FileSystemBytecodeCache):
         super().set_bucket(bucket)
 
     def load_bytecode(self, bucket: Bucket) -> None:
-        if self.folder is None:
-            return
-        try:
-            super().load_bytecode(bucket)
-        except (OSError, ValueError, EOFError):  # unreadable or damaged: compile again
-            bucket.reset()
+        stored = self._read().get(bucket.key)
+        if stored is not None:
+            try:
+                bucket.bytecode_from_string(stored[1])  # resets the bucket for another source
+            except (ValueError, EOFError, TypeError):  # damaged: compile again
+                bucket.reset()
 
     def dump_bytecode(self, bucket: Bucket) -> None:
-        if self.folder is None:
+        entry = (self._files.get(bucket.key, ""), bucket.bytecode_to_string())
+        self._compiled_here[bucket.key] = entry
+
+    def compiled_here(self) -> dict[str, tuple[str, bytes]]:
+        """What this process compiled (or :meth:`adopt` brought) since the last keep."""
+        return dict(self._compiled_here)
+
+    def adopt(self, compiled: Mapping[str, tuple[str, bytes]]) -> None:
+        """Templates compiled by another process of this run, found as if kept."""
+        self._read().update(compiled)
+        self._compiled_here.update(compiled)
+
+    def keep(self) -> None:
+        """Write the bundle when anything was compiled: what it held and what was compiled
+        since, less the templates whose files are gone."""
+        if self.bundle is None or not self._compiled_here:
             return
-        with contextlib.suppress(OSError):
-            super().dump_bytecode(bucket)
+        entries = {**self._read(), **self._compiled_here}
+        alive = {key: entry for key, entry in entries.items() if os.path.lexists(entry[0])}
+        write_bytes(self.bundle, marshal.dumps(alive))
+        self._compiled_here.clear()
+
+    def _read(self) -> dict[str, tuple[str, bytes]]:
+        if self._stored is None:
+            self._stored = {}
+            if self.bundle is not None:
+                with contextlib.suppress(OSError, ValueError, EOFError, TypeError, AttributeError):
+                    stored = marshal.loads(self.bundle.read_bytes())
+                    self._stored = {k: v for k, v in stored.items() if _well_formed(k, v)}
+        return self._stored
+
+
+def _well_formed(key: object, entry: object) -> bool:
+    return (
+        isinstance(key, str)
+        and isinstance(entry, tuple)
+        and len(entry) == 2
+        and isinstance(entry[0], str)
+        and isinstance(entry[1], bytes)
+    )
 
 
 def _renamed(code: CodeType, filename: str) -> CodeType:
@@ -272,15 +315,17 @@ def _renamed(code: CodeType, filename: str) -> CodeType:
     return code.replace(co_filename=filename, co_consts=constants)
 
 
-def open_template_cache(folder: str | None, filters: Filters) -> TemplateCache:
+def open_template_cache(folder: str | None, filters: Filters, tree: Path) -> TemplateCache:
     inputs = json.dumps([COMPILED_FORMAT, sorted(filters.as_dict())])
     salt = hashlib.sha256(inputs.encode()).hexdigest()
     if folder is not None:
         try:
             Path(folder).mkdir(parents=True, exist_ok=True, mode=0o700)
-            return TemplateCache(Path(folder), salt)
         except OSError as exc:
             log.info("Compiled templates are not kept: %s", exc)
+        else:
+            name = hashlib.sha256(f"{salt}\0{tree.resolve()}".encode()).hexdigest()
+            return TemplateCache(Path(folder, f"{name}.bundle"), salt)
     return TemplateCache(None, salt)
 
 
@@ -291,7 +336,7 @@ def _within_a_run() -> bool:
 class Renderer:
     """A Jinja environment for one run: its configuration, its known images, its filters."""
 
-    def __init__(self, config: Config, known_images: Iterable[str]):
+    def __init__(self, config: Config, known_images: Iterable[str], tree: Path = Path()):
         self.config = config
         self.filters = Filters(
             variables=config.template_vars,
@@ -300,14 +345,15 @@ class Renderer:
             namespace=config.namespace,
             uid_mappings=config.known_uid_mappings,
         )
+        self._cache = open_template_cache(config.template_cache, self.filters, tree)
         self._env = jinja2.Environment(
             extensions=["jinja2.ext.do"],
             undefined=jinja2.StrictUndefined,
             autoescape=False,
-            # Constant folding runs the filters at compile time: it costs more than it
-            # saves on templates rendered once per run (and the output is the same).
+            # The optimizer's constant folding costs more than it saves on templates
+            # rendered once per run (and the output is the same).
             optimized=False,
-            bytecode_cache=open_template_cache(config.template_cache, self.filters),
+            bytecode_cache=self._cache,
         )
         self._env.filters.update(self.filters.as_dict())
         # A template that draws random values renders differently each time: such a render
@@ -354,22 +400,21 @@ class Renderer:
             raise TemplateError(message, image=image, path=path, line=line) from None
 
     def compile_ahead(self, definitions: Sequence[ImageDefinition]) -> None:
-        """Compile the templates of ``definitions`` into the template cache, half of them
-        in a forked process (:mod:`docker_pkg.forked`): a tree seen for the first time
-        compiles on two cores, and its render finds them compiled. Only with a cache
-        folder, which is how the child hands its half over. Errors are the render's to
-        report: a template that does not compile here is compiled again there."""
-        cache = self._env.bytecode_cache
-        if isinstance(cache, TemplateCache) and cache.folder is not None:
-            share_with_a_fork(definitions, self._compile)
+        """Compile the templates of ``definitions`` that are not kept compiled, half of
+        them in a forked process (:mod:`docker_pkg.forked`), which hands them over: a tree
+        seen for the first time compiles on two cores. Errors are the render's to report:
+        a template that does not compile here is compiled again there."""
+        for compiled in share_with_a_fork(definitions, self._compile)[1:]:
+            self._cache.adopt(compiled)
 
-    def _compile(self, definitions: Sequence[ImageDefinition]) -> None:
+    def _compile(self, definitions: Sequence[ImageDefinition]) -> dict[str, tuple[str, bytes]]:
         for definition in definitions:
             env = self._env.overlay(loader=_DefinitionLoader(str(definition.path)))
             names = [TEMPLATE, BUILD_TEMPLATE] if definition.has_build_stage else [TEMPLATE]
             for name in names:
                 with contextlib.suppress(jinja2.TemplateError, DefinitionError):
                     env.get_template(name)
+        return self._cache.compiled_here()
 
     def render(self, definition: ImageDefinition) -> Rendered:
         dockerfile = self.render_file(definition, TEMPLATE)
@@ -384,21 +429,30 @@ class Renderer:
         build = self.render_file(definition, BUILD_TEMPLATE) if definition.has_build_stage else None
         return Rendered(definition, dockerfile, build)
 
-    def render_all(self, definitions: Iterable[ImageDefinition]) -> dict[str, Rendered]:
-        """Render every definition; all template errors are reported together."""
+    def render_each(
+        self, definitions: Iterable[ImageDefinition]
+    ) -> tuple[dict[str, Rendered], list[TemplateError]]:
+        """Every definition that renders, and the errors of those that do not; the
+        templates compiled ahead (:meth:`compile_ahead`) and kept for the next run."""
         definitions = list(definitions)
         self.compile_ahead(definitions)
         rendered: dict[str, Rendered] = {}
-        errors: list[UsageError] = []
+        errors: list[TemplateError] = []
         for definition in definitions:
             try:
                 rendered[definition.short_name] = self.render(definition)
             except TemplateError as exc:
                 errors.append(exc)
+        self._cache.keep()
+        return rendered, errors
+
+    def render_all(self, definitions: Iterable[ImageDefinition]) -> dict[str, Rendered]:
+        """Render every definition; all template errors are reported together."""
+        rendered, errors = self.render_each(definitions)
         if len(errors) == 1:
             raise errors[0]
         if errors:
-            raise ManyErrors(errors)
+            raise ManyErrors(list(errors))
         return rendered
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
@@ -12,7 +11,6 @@ from typing import TYPE_CHECKING
 from docker_pkg import tree_cache
 from docker_pkg.config import Config
 from docker_pkg.definitions import ImageDefinition, Rendered, scan
-from docker_pkg.errors import TemplateError
 from docker_pkg.files import recording_reads
 from docker_pkg.graph import DependencyGraph
 from docker_pkg.inference import Reference, image_references, known_references
@@ -100,18 +98,12 @@ class Workspace:
     def renderer(self) -> Renderer:
         from docker_pkg.templates import Renderer
 
-        return Renderer(self.config, self.known_images())
+        return Renderer(self.config, self.known_images(), self.root)
 
     def render_what_renders(self, renderer: Renderer | None = None) -> dict[str, Rendered]:
         """Every image whose templates render; the others are left out (and reported by
         whoever needs them)."""
-        renderer = renderer or self.renderer()
-        renderer.compile_ahead(list(self.definitions.values()))
-        rendered: dict[str, Rendered] = {}
-        for name, definition in self.definitions.items():
-            with contextlib.suppress(TemplateError):
-                rendered[name] = renderer.render(definition)
-        return rendered
+        return (renderer or self.renderer()).render_each(self.definitions.values())[0]
 
     def raise_render_errors(self, names: Iterable[str], rendered: Mapping[str, Rendered]) -> None:
         """Render again those of ``names`` that did not render, to report every error among

@@ -1,4 +1,5 @@
-"""Work shared with a forked child: done on both sides, or all here when forking is unsafe."""
+"""Work shared with a forked child: done on both sides and both results back, or all here
+when forking is unsafe."""
 
 from __future__ import annotations
 
@@ -12,16 +13,20 @@ import pytest
 from docker_pkg import forked
 from docker_pkg.forked import WORTH_A_FORK, share_with_a_fork
 
+Work = Callable[[Sequence[int]], dict[int, int]]
 
-def _recorder(folder: Path, fail_in_child: bool = False) -> Callable[[Sequence[int]], None]:
+
+def _recorder(folder: Path, fail_in_child: bool = False) -> Work:
+    """Work that leaves a file per item and answers which process did each item."""
     parent = os.getpid()
 
-    def work(items: Sequence[int]) -> None:
+    def work(items: Sequence[int]) -> dict[int, int]:
         if fail_in_child and os.getpid() != parent:
             print("child output that must not show")
             raise RuntimeError("the child's own failure")
         for item in items:
             (folder / str(item)).write_text(str(os.getpid()))
+        return dict.fromkeys(items, os.getpid())
 
     return work
 
@@ -37,25 +42,25 @@ def forkable(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.usefixtures("forkable")
-def test_half_the_items_are_done_in_a_child_and_all_are_done(tmp_path: Path) -> None:
+def test_half_the_items_are_done_in_a_child_and_both_results_come_back(tmp_path: Path) -> None:
     items = list(range(WORTH_A_FORK + 4))
-    assert share_with_a_fork(items, _recorder(tmp_path)) is True
-    done = _done(tmp_path)
-    assert sorted(done) == items
-    here = {item for item, pid in done.items() if pid == os.getpid()}
-    assert here == set(items[1::2])
-    assert len({pid for item, pid in done.items() if item not in here}) == 1
+    ours, theirs = share_with_a_fork(items, _recorder(tmp_path))
+    assert ours == dict.fromkeys(items[1::2], os.getpid())
+    [child] = set(theirs.values())
+    assert child != os.getpid()
+    assert theirs == dict.fromkeys(items[0::2], child)
+    assert _done(tmp_path) == {**ours, **theirs}
 
 
 @pytest.mark.usefixtures("forkable")
-def test_a_failing_child_is_silent_and_leaves_its_half_undone(
+def test_a_failing_child_is_silent_and_its_half_is_missing(
     tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
     items = list(range(WORTH_A_FORK))
-    share_with_a_fork(items, _recorder(tmp_path, fail_in_child=True))
+    results = share_with_a_fork(items, _recorder(tmp_path, fail_in_child=True))
+    assert results == [dict.fromkeys(items[1::2], os.getpid())]
     assert sorted(_done(tmp_path)) == items[1::2]
-    out, err = capfd.readouterr()
-    assert (out, err) == ("", "")
+    assert capfd.readouterr() == ("", "")
 
 
 @pytest.mark.usefixtures("forkable")
@@ -77,13 +82,15 @@ def test_a_failure_here_stops_the_child_and_is_raised(tmp_path: Path) -> None:
 
 
 def test_small_work_or_other_threads_keep_everything_here(tmp_path: Path) -> None:
-    assert share_with_a_fork([1, 2, 3], _recorder(tmp_path)) is False
+    assert share_with_a_fork([1, 2, 3], _recorder(tmp_path)) == [
+        dict.fromkeys([1, 2, 3], os.getpid())
+    ]
     stop = threading.Event()
     other = threading.Thread(target=stop.wait)
     other.start()
     try:
         items = list(range(10, 10 + WORTH_A_FORK))
-        assert share_with_a_fork(items, _recorder(tmp_path)) is False
+        assert len(share_with_a_fork(items, _recorder(tmp_path))) == 1
     finally:
         stop.set()
         other.join()

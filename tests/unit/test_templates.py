@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import logging
+import marshal
+import shutil
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -184,9 +186,57 @@ def test_a_damaged_template_cache_is_compiled_again(tmp_path: Path) -> None:
         "FROM scratch\nLABEL x=2"
     )
     [entry] = cache.iterdir()
-    entry.write_bytes(b"not a compiled template")
-    again = workspace.renderer().render_all(workspace.definitions.values())
-    assert again["img"].dockerfile == "FROM scratch\nLABEL x=2"
+    for damage in (
+        b"not a compiled template",
+        marshal.dumps(["a", "list"]),
+        marshal.dumps({"key": ("file", "text, not bytecode")}),
+        entry.read_bytes()[:-40],
+    ):
+        entry.write_bytes(damage)
+        again = workspace.renderer().render_all(workspace.definitions.values())
+        assert again["img"].dockerfile == "FROM scratch\nLABEL x=2"
+
+
+def test_a_partial_render_keeps_the_rest_compiled_and_gone_files_are_forgotten(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import jinja2
+
+    compiled: list[str] = []
+    real = jinja2.Environment.compile
+
+    def counting(self: jinja2.Environment, source: str, *args: Any, **kwargs: Any) -> Any:
+        compiled.append(source)
+        return real(self, source, *args, **kwargs)
+
+    monkeypatch.setattr(jinja2.Environment, "compile", counting)
+    defs, cache = tmp_path / "defs", tmp_path / "cache"
+    for name in ("one", "two", "three"):
+        write_image(defs, name, template=f"FROM scratch\nLABEL name={name}\n")
+    config = replace(config_from_mapping({}), template_cache=str(cache))
+
+    def render(names: tuple[str, ...] | None = None) -> None:
+        workspace = Workspace.load(defs, config)
+        wanted = [d for n, d in workspace.definitions.items() if names is None or n in names]
+        workspace.renderer().render_all(wanted)
+
+    render()
+    assert len(compiled) == 3
+    (defs / "one" / "Dockerfile.template").write_text("FROM scratch\nLABEL name=first\n")
+    render(("one",))  # compiles one, keeps the two others
+    assert len(compiled) == 4
+    render()
+    assert len(compiled) == 4
+    [bundle] = cache.iterdir()
+    assert len(marshal.loads(bundle.read_bytes())) == 3
+    shutil.rmtree(defs / "three")
+    (defs / "two" / "Dockerfile.template").write_text("FROM scratch\nLABEL name=second\n")
+    render()
+    assert len(compiled) == 5
+    assert sorted(Path(f).parent.name for f, _ in marshal.loads(bundle.read_bytes()).values()) == [
+        "one",
+        "two",
+    ]
 
 
 def test_the_template_cache_never_serves_one_configurations_output_to_another(
@@ -273,7 +323,10 @@ def test_a_big_tree_compiles_half_its_templates_in_a_forked_child(
         f"img{n:02d}": f"FROM scratch\nLABEL n={n * 2}" for n in range(count)
     }
     assert len(compiled) == count // 2  # the others, by the child
-    assert len(list(cache.iterdir())) == count
+    assert len(list(cache.iterdir())) == 1  # one file for the tree, with the child's half
+    again = Workspace.load(defs, replace(config_from_mapping({}), template_cache=str(cache)))
+    assert again.renderer().render_all(again.definitions.values()) == rendered
+    assert len(compiled) == count // 2
 
     for n in (0, 1):  # the first goes to the child, the second stays here
         (defs / f"img{n:02d}" / "Dockerfile.template").write_text("FROM scratch\n{% if %}\n")
