@@ -14,16 +14,18 @@ from __future__ import annotations
 import logging
 import os
 import pickle
+import select
 import signal
 import sys
 import threading
 from collections.abc import Callable, Sequence
-from typing import TypeVar
+from typing import BinaryIO, TypeVar
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
 
 WORTH_A_FORK = 16  # items; below this the fork costs more than the half it saves
+PATIENCE = 120.0  # seconds without a word from the child before it is given up
 
 
 def can_fork() -> bool:
@@ -46,17 +48,29 @@ def share_with_a_fork(
         _run_as_child(work, theirs, writing)
     os.close(writing)
     with open(reading, "rb") as answer:
+        handed = None
         try:
             results = [work(ours)]
-            handed = answer.read()
-        except BaseException:
-            os.kill(child, signal.SIGKILL)
-            raise
+            handed = _read_until_closed(answer, PATIENCE)
         finally:
+            if handed is None:  # a failure here, or a child that hangs: stop it, do not wait
+                os.kill(child, signal.SIGKILL)
             _, status = os.waitpid(child, 0)
     if os.waitstatus_to_exitcode(status) == 0 and handed:
         results.append(pickle.loads(handed))
     return results
+
+
+def _read_until_closed(answer: BinaryIO, patience: float) -> bytes | None:
+    """All the child writes, until it closes the pipe; None after ``patience`` seconds
+    of silence (a child that hangs must not hang the run)."""
+    chunks: list[bytes] = []
+    while select.select([answer], [], [], patience)[0]:
+        chunk = os.read(answer.fileno(), 1 << 20)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+    return None
 
 
 def _run_as_child(

@@ -81,6 +81,24 @@ def test_a_failure_here_stops_the_child_and_is_raised(tmp_path: Path) -> None:
         os.waitpid(-1, os.WNOHANG)  # the child was reaped: no process is left behind
 
 
+@pytest.mark.usefixtures("forkable")
+def test_a_child_that_hangs_is_stopped_and_its_half_is_missing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(forked, "PATIENCE", 0.3)
+    parent = os.getpid()
+
+    def work(items: Sequence[int]) -> list[int]:
+        while os.getpid() != parent:  # the child never answers
+            threading.Event().wait(0.01)
+        return list(items)
+
+    items = list(range(WORTH_A_FORK))
+    assert share_with_a_fork(items, work) == [items[1::2]]
+    with pytest.raises(ChildProcessError):
+        os.waitpid(-1, os.WNOHANG)
+
+
 def test_small_work_or_other_threads_keep_everything_here(tmp_path: Path) -> None:
     assert share_with_a_fork([1, 2, 3], _recorder(tmp_path)) == [
         dict.fromkeys([1, 2, 3], os.getpid())
