@@ -4,9 +4,9 @@ For pure work worth the fork (a few milliseconds for a process that has loaded J
 as compiling the templates of a tree seen for the first time. Best effort by design: the
 child's output and logging go nowhere, its failure is its own (its half is then missing
 from the results, for the caller to do again), a child silent for ``PATIENCE`` seconds is
-stopped the same way, and it hands its result back pickled through a pipe. Without fork, on one core, or with other threads running (a forked copy of
-a threaded process may deadlock on a lock held by a thread that is not copied), all the
-work is done here.
+stopped the same way, and it hands its result back pickled through a pipe. Without fork,
+on one core, or with other threads running (a forked copy of a threaded process may
+deadlock on a lock held by a thread that is not copied), all the work is done here.
 """
 
 from __future__ import annotations
