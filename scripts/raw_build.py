@@ -16,7 +16,8 @@ from pathlib import Path
 
 from docker_pkg.cli import default_jobs
 from docker_pkg.context import stream_context
-from docker_pkg.engine import BUILDKIT, BuildRequest, DockerEngine
+from docker_pkg.engine import BUILDKIT, DockerEngine
+from docker_pkg.engine_values import BuildRequest
 
 
 def parents_of(images: Path) -> dict[str, str | None]:

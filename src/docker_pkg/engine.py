@@ -9,7 +9,7 @@ import logging
 import os
 import threading
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
 from docker_pkg.engine_probe import EngineProbe, EngineRefused
@@ -18,34 +18,13 @@ from docker_pkg.errors import EngineError, EngineLost, UsageError
 if TYPE_CHECKING:
     from docker_pkg.build_output import OutputSink
     from docker_pkg.engine_sdk import SdkEngine
+    from docker_pkg.engine_values import BuildRequest, LocalImage
     from docker_pkg.sshrelay import SshRelay
 
 log = logging.getLogger(__name__)
 
 CLASSIC, BUILDKIT = "classic", "buildkit"
 BUILDKIT_MIN_API = (1, 39)
-
-
-@dataclass(frozen=True)
-class BuildRequest:
-    """Everything an engine needs to build one image from a streamed context."""
-
-    context: Iterable[bytes]
-    tag: str
-    nocache: bool = True
-    buildargs: Mapping[str, str] = field(default_factory=dict)
-    container_limits: Mapping[str, str] = field(default_factory=dict)
-    network_mode: str | None = None
-    labels: Mapping[str, str] = field(default_factory=dict)
-    builder: str = CLASSIC
-    timeout: float | None = None  # seconds; past it the build is stopped
-    platform: str | None = None  # another platform than the engine's own (emulated)
-
-
-@dataclass(frozen=True)
-class LocalImage:
-    id: str
-    tags: tuple[str, ...]
 
 
 class Engine(Protocol):

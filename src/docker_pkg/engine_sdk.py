@@ -23,7 +23,8 @@ from docker.utils.json_stream import json_stream
 
 from docker_pkg.build_output import LineSplitter, OutputSink, error_text
 from docker_pkg.buildkit import TRACE_ID, TraceDecoder
-from docker_pkg.engine import BUILDKIT, BuildRequest, LocalImage, TLSFiles
+from docker_pkg.engine import BUILDKIT, TLSFiles
+from docker_pkg.engine_values import BuildRequest, LocalImage
 from docker_pkg.errors import (
     BuildError,
     Cancelled,

@@ -19,7 +19,8 @@ from docker_pkg.artifacts import ARTIFACTS, extract_artifacts
 from docker_pkg.context import stream_context
 from docker_pkg.credentials import Credentials
 from docker_pkg.definitions import Rendered
-from docker_pkg.engine import CLASSIC, BuildRequest, Engine
+from docker_pkg.engine import CLASSIC, Engine
+from docker_pkg.engine_values import BuildRequest
 from docker_pkg.errors import EngineLost, OperationError, PublishError
 from docker_pkg.logs import ImageLog
 from docker_pkg.registry import RegistryClient

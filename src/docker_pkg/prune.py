@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from docker_pkg.engine import LocalImage
+from docker_pkg.engine_values import LocalImage
 from docker_pkg.naming import split_label
 
 

@@ -130,13 +130,16 @@ def test_help_and_render_never_import_the_docker_sdk_rich_or_protobuf(
 
 
 @pytest.mark.parametrize("registry", [None, "127.0.0.1:1"])
-def test_a_build_loads_the_registry_client_only_with_a_registry_and_reports_only_when_asked(
+def test_a_build_that_builds_nothing_loads_neither_build_machinery_nor_unneeded_clients(
     tree: Path, registry: str | None
 ) -> None:
+    """The registry client only with a registry; reports only when asked; the engine's
+    build side never."""
     config = tree / "plain.yaml"
     config.write_text(f"registry: {registry}\n" if registry else "namespace: plain\n")
     argv = ["-c", str(config), "build", "--dry-run", "--no-pull", str(tree / "defs")]
-    watched = [f"docker_pkg.{m}" for m in ("registry", "credentials", "report", "pages")]
+    modules = ("registry", "credentials", "report", "pages", "engine_values", "engine_sdk")
+    watched = [f"docker_pkg.{m}" for m in modules]
     env = {"DOCKER_HOST": f"unix://{tree / 'no-engine.sock'}"}
     expected = ["docker_pkg.credentials", "docker_pkg.registry"] if registry else []
     assert modules_loaded(argv, watched, env) == expected

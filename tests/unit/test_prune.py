@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from docker_pkg.engine import LocalImage
+from docker_pkg.engine_values import LocalImage
 from docker_pkg.prune import stale_references
 
 
