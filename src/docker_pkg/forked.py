@@ -11,6 +11,7 @@ deadlock on a lock held by a thread that is not copied), all the work is done he
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import pickle
@@ -26,6 +27,7 @@ Result = TypeVar("Result")
 
 WORTH_A_FORK = 16  # items; below this the fork costs more than the half it saves
 PATIENCE = 120.0  # seconds without a word from the child before it is given up
+SIZE = 8  # bytes of the length that comes before the child's result
 
 
 def can_fork() -> bool:
@@ -53,12 +55,18 @@ def share_with_a_fork(
             results = [work(ours)]
             handed = _read_until_closed(answer, PATIENCE)
         finally:
-            if handed is None:  # a failure here, or a child that hangs: stop it, do not wait
-                os.kill(child, signal.SIGKILL)
-            _, status = os.waitpid(child, 0)
-    if os.waitstatus_to_exitcode(status) == 0 and handed:
-        results.append(pickle.loads(handed))
+            # Where SIGCHLD is ignored, the child is gone by itself once it exits.
+            with contextlib.suppress(ProcessLookupError, ChildProcessError):
+                if handed is None:  # a failure here, or a child that hangs: stop it
+                    os.kill(child, signal.SIGKILL)
+                os.waitpid(child, 0)
+    if handed is not None and _complete(handed):  # only a child that finished sent it all
+        results.append(pickle.loads(handed[SIZE:]))
     return results
+
+
+def _complete(handed: bytes) -> bool:
+    return len(handed) >= SIZE and int.from_bytes(handed[:SIZE], "big") == len(handed) - SIZE
 
 
 def _read_until_closed(answer: BinaryIO, patience: float) -> bytes | None:
@@ -87,7 +95,7 @@ def _run_as_child(
         logging.disable(logging.CRITICAL)
         result = pickle.dumps(work(items))
         with open(answer, "wb") as out:
-            out.write(result)
+            out.write(len(result).to_bytes(SIZE, "big") + result)
         status = 0
     finally:
         os._exit(status)

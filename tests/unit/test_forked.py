@@ -4,6 +4,7 @@ when forking is unsafe."""
 from __future__ import annotations
 
 import os
+import signal
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -97,6 +98,17 @@ def test_a_child_that_hangs_is_stopped_and_its_half_is_missing(
     assert share_with_a_fork(items, work) == [items[1::2]]
     with pytest.raises(ChildProcessError):
         os.waitpid(-1, os.WNOHANG)
+
+
+@pytest.mark.usefixtures("forkable")
+def test_where_sigchld_is_ignored_the_childs_half_still_comes_back(tmp_path: Path) -> None:
+    previous = signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children reaped by the kernel
+    try:
+        results = share_with_a_fork(list(range(WORTH_A_FORK)), _recorder(tmp_path))
+    finally:
+        signal.signal(signal.SIGCHLD, previous)
+    assert len(results) == 2
+    assert sorted(_done(tmp_path)) == list(range(WORTH_A_FORK))
 
 
 def test_small_work_or_other_threads_keep_everything_here(tmp_path: Path) -> None:
