@@ -21,6 +21,22 @@ COMPAT = Path(__file__).parent.parent / "data" / "compat"
 REFERENCE_APT_REMOVE_BUG = ("80_proxy  && \\apt-get update", "80_proxy \\\n    && apt-get update")
 
 
+@pytest.fixture
+def compiled(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The name of every template Jinja compiles in this process, in order."""
+    import jinja2
+
+    names: list[str] = []
+    real = jinja2.Environment.compile
+
+    def counting(self: jinja2.Environment, source: str, *args: Any, **kwargs: Any) -> Any:
+        names.append(args[0] if args else kwargs.get("name"))
+        return real(self, source, *args, **kwargs)
+
+    monkeypatch.setattr(jinja2.Environment, "compile", counting)
+    return names
+
+
 @pytest.mark.parametrize("config_name", ["config", "config-proxy", "config-plain"])
 def test_rendered_dockerfiles_match_the_reference_byte_for_byte(
     config_name: str, isolated_home: Path
@@ -198,18 +214,8 @@ def test_a_damaged_template_cache_is_compiled_again(tmp_path: Path) -> None:
 
 
 def test_a_partial_render_keeps_the_rest_compiled_and_gone_files_are_forgotten(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, compiled: list[str]
 ) -> None:
-    import jinja2
-
-    compiled: list[str] = []
-    real = jinja2.Environment.compile
-
-    def counting(self: jinja2.Environment, source: str, *args: Any, **kwargs: Any) -> Any:
-        compiled.append(source)
-        return real(self, source, *args, **kwargs)
-
-    monkeypatch.setattr(jinja2.Environment, "compile", counting)
     defs, cache = tmp_path / "defs", tmp_path / "cache"
     for name in ("one", "two", "three"):
         write_image(defs, name, template=f"FROM scratch\nLABEL name={name}\n")
@@ -262,20 +268,10 @@ def test_the_template_cache_never_serves_one_configurations_output_to_another(
 
 
 def test_compiled_templates_outlive_a_version_bump_and_warn_on_every_render(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, compiled: list[str], caplog: pytest.LogCaptureFixture
 ) -> None:
     """Our filters never run at compile time: code compiled for one tree serves the tree
     after a version bump, and a filter that warns warns on every render."""
-    import jinja2
-
-    compiled: list[str | None] = []
-    real = jinja2.Environment.compile
-
-    def counting(self: jinja2.Environment, source: str, *args: Any, **kwargs: Any) -> Any:
-        compiled.append(args[0] if args else kwargs.get("name"))
-        return real(self, source, *args, **kwargs)
-
-    monkeypatch.setattr(jinja2.Environment, "compile", counting)
     defs = tmp_path / "defs"
     template = 'FROM {{ "base" | image_tag }}\nUSER {{ "someone" | uid }}\n'
     write_image(defs, "app", template=template, depends=["base"])
@@ -295,23 +291,13 @@ def test_compiled_templates_outlive_a_version_bump_and_warn_on_every_render(
 
 
 def test_a_big_tree_compiles_half_its_templates_in_a_forked_child(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, compiled: list[str]
 ) -> None:
     """The render finds the child's half compiled in the cache, renders exactly what a
     render without a cache does, and reports a broken template of either half."""
-    import jinja2
-
     from docker_pkg import forked
 
     monkeypatch.setattr(forked, "can_fork", lambda: True)
-    compiled: list[str] = []
-    real = jinja2.Environment.compile
-
-    def counting(self: jinja2.Environment, source: str, *args: Any, **kwargs: Any) -> Any:
-        compiled.append(source)
-        return real(self, source, *args, **kwargs)
-
-    monkeypatch.setattr(jinja2.Environment, "compile", counting)
     defs = tmp_path / "defs"
     count = forked.WORTH_A_FORK + 2
     for n in range(count):
@@ -340,10 +326,8 @@ def test_a_big_tree_compiles_half_its_templates_in_a_forked_child(
 
 @pytest.mark.parametrize("kept", [True, False])
 def test_a_snippet_shared_by_every_image_is_compiled_once_and_reports_its_own_file(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kept: bool
+    tmp_path: Path, compiled: list[str], kept: bool
 ) -> None:
-    import jinja2
-
     defs = tmp_path / "defs"
     snippet = 'RUN echo {{ "x" | upper }}\n{% if fail %}{{ "nowhere" | image_tag }}{% endif %}\n'
     for name in ("one", "two", "three"):
@@ -353,14 +337,6 @@ def test_a_snippet_shared_by_every_image_is_compiled_once_and_reports_its_own_fi
             template='FROM scratch\n{% include "snippet.j2" %}\n',
             files={"snippet.j2": snippet},
         )
-    compiled: list[str | None] = []
-    real = jinja2.Environment.compile
-
-    def counting(self: jinja2.Environment, source: str, *args: Any, **kwargs: Any) -> Any:
-        compiled.append(args[0] if args else kwargs.get("name"))
-        return real(self, source, *args, **kwargs)
-
-    monkeypatch.setattr(jinja2.Environment, "compile", counting)
     folder = str(tmp_path / "cache") if kept else None
     config = replace(config_from_mapping({"fail": False}), template_cache=folder)
     workspace = Workspace.load(defs, config)
