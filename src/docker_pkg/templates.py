@@ -267,6 +267,10 @@ class TemplateCache(jinja2.BytecodeCache):
         entry = (self._files.get(bucket.key, ""), bucket.bytecode_to_string())
         self._compiled_here[bucket.key] = entry
 
+    def holds(self, template: tuple[str, str]) -> bool:
+        """Whether the bundle has code for ``(name, file)``, for this source or another."""
+        return self.get_cache_key(*template) in self._read()
+
     def compiled_here(self) -> dict[str, tuple[str, bytes]]:
         """What this process compiled (or :meth:`adopt` brought) since the last keep."""
         return dict(self._compiled_here)
@@ -400,18 +404,19 @@ class Renderer:
             raise TemplateError(message, image=image, path=path, line=line) from None
 
     def compile_ahead(self, definitions: Sequence[ImageDefinition]) -> None:
-        """Compile the templates of ``definitions`` that are not kept compiled, half of
+        """Compile the templates of ``definitions`` that were never kept compiled, half of
         them in a forked process (:mod:`docker_pkg.forked`), which hands them over: a tree
         seen for the first time compiles on two cores. Errors are the render's to report:
-        a template that does not compile here is compiled again there."""
-        for compiled in share_with_a_fork(definitions, self._compile)[1:]:
+        a template that does not compile here is compiled again there, and so is one kept
+        for an older source."""
+        new = [d for d in definitions if not all(map(self._cache.holds, _template_files(d)))]
+        for compiled in share_with_a_fork(new, self._compile)[1:]:
             self._cache.adopt(compiled)
 
     def _compile(self, definitions: Sequence[ImageDefinition]) -> dict[str, tuple[str, bytes]]:
         for definition in definitions:
             env = self._env.overlay(loader=_DefinitionLoader(str(definition.path)))
-            names = [TEMPLATE, BUILD_TEMPLATE] if definition.has_build_stage else [TEMPLATE]
-            for name in names:
+            for name in _template_names(definition):
                 with contextlib.suppress(jinja2.TemplateError, DefinitionError):
                     env.get_template(name)
         return self._cache.compiled_here()
@@ -454,6 +459,15 @@ class Renderer:
         if errors:
             raise ManyErrors(list(errors))
         return rendered
+
+
+def _template_names(definition: ImageDefinition) -> list[str]:
+    return [TEMPLATE, BUILD_TEMPLATE] if definition.has_build_stage else [TEMPLATE]
+
+
+def _template_files(definition: ImageDefinition) -> list[tuple[str, str]]:
+    """(name, file) of each template of ``definition``, as its loader names them."""
+    return [(name, str(definition.path / name)) for name in _template_names(definition)]
 
 
 def _template_frame(exc: BaseException, default: Path) -> tuple[Path, int | None]:

@@ -290,35 +290,68 @@ def test_compiled_templates_outlive_a_version_bump_and_warn_on_every_render(
     assert compiled == ["Dockerfile.template"]
 
 
-def test_a_big_tree_compiles_half_its_templates_in_a_forked_child(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, compiled: list[str]
-) -> None:
-    """The render finds the child's half compiled in the cache, renders exactly what a
-    render without a cache does, and reports a broken template of either half."""
-    from docker_pkg import forked
+@pytest.fixture
+def shared(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """How many definitions each render shares with a forked child (forking allowed even
+    if the test runner keeps a thread of its own)."""
+    from docker_pkg import forked, templates
 
     monkeypatch.setattr(forked, "can_fork", lambda: True)
-    defs = tmp_path / "defs"
-    count = forked.WORTH_A_FORK + 2
+    counts: list[int] = []
+    real = templates.share_with_a_fork
+
+    def counting(items: Any, work: Any) -> Any:
+        counts.append(len(items))
+        return real(items, work)
+
+    monkeypatch.setattr(templates, "share_with_a_fork", counting)
+    return counts
+
+
+def _numbered_tree(defs: Path, broken: tuple[int, ...] = ()) -> int:
+    from docker_pkg.forked import WORTH_A_FORK
+
+    count = WORTH_A_FORK + 2
     for n in range(count):
-        write_image(defs, f"img{n:02d}", template=f"FROM scratch\nLABEL n={{{{ {n} * 2 }}}}\n")
-    cache = tmp_path / "cache"
-    workspace = Workspace.load(defs, replace(config_from_mapping({}), template_cache=str(cache)))
+        template = "FROM scratch\n{% if %}\n" if n in broken else f"LABEL n={{{{ {n} * 2 }}}}\n"
+        write_image(defs, f"img{n:02d}", template=template)
+    return count
+
+
+def test_a_new_tree_compiles_half_its_templates_in_a_forked_child(
+    tmp_path: Path, compiled: list[str], shared: list[int]
+) -> None:
+    """The render finds the child's half compiled, renders what a render without a cache
+    does, and keeps both halves: the next run forks for nothing."""
+    defs, cache = tmp_path / "defs", tmp_path / "cache"
+    count = _numbered_tree(defs)
+    config = replace(config_from_mapping({}), template_cache=str(cache))
+    workspace = Workspace.load(defs, config)
     rendered = workspace.renderer().render_all(workspace.definitions.values())
     assert {n: r.dockerfile for n, r in rendered.items()} == {
-        f"img{n:02d}": f"FROM scratch\nLABEL n={n * 2}" for n in range(count)
+        f"img{n:02d}": f"LABEL n={n * 2}" for n in range(count)
     }
+    assert shared == [count]
     assert len(compiled) == count // 2  # the others, by the child
     assert len(list(cache.iterdir())) == 1  # one file for the tree, with the child's half
-    again = Workspace.load(defs, replace(config_from_mapping({}), template_cache=str(cache)))
-    assert again.renderer().render_all(again.definitions.values()) == rendered
+
+    changelog = defs / "img00" / "changelog"
+    changelog.write_text(changelog.read_text().replace("1.0.0", "2.0.0", 1))
+    again = Workspace.load(defs, config)  # a version bumped: the templates are as they were
+    assert again.renderer().render_all(again.definitions.values())
+    assert shared == [count, 0]
     assert len(compiled) == count // 2
 
-    for n in (0, 1):  # the first goes to the child, the second stays here
-        (defs / f"img{n:02d}" / "Dockerfile.template").write_text("FROM scratch\n{% if %}\n")
-    workspace = Workspace.load(defs, replace(config_from_mapping({}), template_cache=str(cache)))
+
+def test_a_new_tree_reports_the_broken_templates_of_either_half(
+    tmp_path: Path, shared: list[int]
+) -> None:
+    defs = tmp_path / "defs"
+    count = _numbered_tree(defs, broken=(0, 1))  # the first goes to the child, not the second
+    workspace = Workspace.load(defs, replace(config_from_mapping({}), template_cache=None))
     with pytest.raises(ManyErrors) as info:
         workspace.renderer().render_all(workspace.definitions.values())
+    assert shared == [count]
     assert sorted((e.path, e.line) for e in info.value.errors) == [
         (defs / f"img{n:02d}" / "Dockerfile.template", 2) for n in (0, 1)
     ]
