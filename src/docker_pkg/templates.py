@@ -457,7 +457,7 @@ class Renderer:
         if len(errors) == 1:
             raise errors[0]
         if errors:
-            raise ManyErrors(list(errors))
+            raise ManyErrors(errors)
         return rendered
 
 

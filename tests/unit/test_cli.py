@@ -45,6 +45,10 @@ def tree(tmp_path: Path) -> Path:
     return tmp_path
 
 
+def _render_to(tree: Path, out: Path) -> list[str]:
+    return ["-c", str(tree / "config.yaml"), "render", "--output", str(out), str(tree / "defs")]
+
+
 def test_render_one_image_to_stdout(tree: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code = main(
         ["-c", str(tree / "config.yaml"), "render", "--select", "*app*", str(tree / "defs")]
@@ -55,9 +59,7 @@ def test_render_one_image_to_stdout(tree: Path, capsys: pytest.CaptureFixture[st
 
 def test_render_many_images_to_a_folder(tree: Path) -> None:
     out = tree / "out"
-    code = main(
-        ["-c", str(tree / "config.yaml"), "render", "--output", str(out), str(tree / "defs")]
-    )
+    code = main(_render_to(tree, out))
     assert code == 0
     assert (out / "base" / "Dockerfile").read_text() == "FROM scratch\nLABEL v=hi"
     assert (out / "app" / "Dockerfile").read_text() == "FROM reg.example/base:1.0.0"
@@ -75,9 +77,7 @@ def test_render_error_exits_2_and_writes_nothing(
 ) -> None:
     write_image(tree / "defs", "broken", template="FROM scratch\nRUN {{ missing }}\n")
     out = tree / "out"
-    code = main(
-        ["-c", str(tree / "config.yaml"), "render", "--output", str(out), str(tree / "defs")]
-    )
+    code = main(_render_to(tree, out))
     assert code == 2
     assert not out.exists()
     err = capsys.readouterr().err
@@ -112,18 +112,7 @@ def test_redaction_filter_hides_secrets_in_log_records() -> None:
 def test_help_and_render_never_import_the_docker_sdk_rich_or_protobuf(
     tree: Path, verb: str
 ) -> None:
-    argv = (
-        ["--help"]
-        if verb == "help"
-        else [
-            "-c",
-            str(tree / "config.yaml"),
-            "render",
-            "--output",
-            str(tree / "o"),
-            str(tree / "defs"),
-        ]
-    )
+    argv = ["--help"] if verb == "help" else _render_to(tree, tree / "o")
     assert modules_loaded(argv, ("docker", "rich", "google")) == []
     if verb == "render":
         assert (tree / "o" / "app" / "Dockerfile").exists()
@@ -179,14 +168,7 @@ def test_a_reader_that_leaves_early_gets_no_traceback(tree: Path) -> None:
 
 
 def test_render_output_rewrites_only_the_dockerfiles_that_changed(tree: Path) -> None:
-    argv = [
-        "-c",
-        str(tree / "config.yaml"),
-        "render",
-        "--output",
-        str(tree / "o"),
-        str(tree / "defs"),
-    ]
+    argv = _render_to(tree, tree / "o")
     assert main(argv) == 0
     base, app = tree / "o" / "base" / "Dockerfile", tree / "o" / "app" / "Dockerfile"
     for path in (base, app):

@@ -10,13 +10,11 @@ from typing import Any, TextIO
 from docker_pkg.commands.build import (
     EXIT_INTERRUPTED,
     Setting,
-    _labels,
     _records,
     _summary,
-    _usable_log_dir,
     run_info,
 )
-from docker_pkg.commands.build_run import _progress_of
+from docker_pkg.commands.build_run import _progress_of, start_run
 from docker_pkg.errors import EngineError
 from docker_pkg.pages import live_page
 from docker_pkg.plan import State
@@ -48,20 +46,8 @@ def build_platforms(setting: Setting, say: Callable[[str], None], out: TextIO) -
             + ", ".join(unserved)
             + " (give an engine that platform in the engines list)"
         )
-    run = PlatformRun(
-        workspace,
-        pool,
-        setting.registry,
-        setting.options,
-        log_dir=_usable_log_dir(outputs.log_dir, say),
-        redactor=setting.redactor,
-        keep_failed=outputs.keep_failed,
-        credentials=setting.credentials,
-        labels=_labels(
-            workspace, setting.everything, setting.directory, list(workspace.definitions)
-        ),
-        external=setting.external,
-        platforms=setting.platforms,
+    run = start_run(
+        PlatformRun, setting, say, list(workspace.definitions), platforms=setting.platforms
     )
     say("Will build the following images:")
     for name, platform in plan.builds:

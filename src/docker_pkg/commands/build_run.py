@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 from collections import Counter
 from collections.abc import Callable, Mapping
-from typing import Any, TextIO
+from typing import Any, TextIO, TypeVar
 
 from docker_pkg.commands.build import (
     Executed,
@@ -28,6 +28,36 @@ from docker_pkg.progress import Progress, make_progress
 from docker_pkg.report import report_document
 from docker_pkg.scheduler import Status, Task
 
+Run = TypeVar("Run", bound=BuildRun)
+
+
+def start_run(
+    kind: type[Run],
+    setting: Setting,
+    say: Callable[[str], None],
+    images: list[str],
+    *,
+    platform: str = "",
+    platforms: tuple[str, ...] = (),
+) -> Run:
+    """The run of ``setting`` (a :class:`BuildRun`, or a subclass), labelling ``images``."""
+    outputs = setting.outputs
+    assert setting.pool is not None
+    return kind(
+        setting.workspace,
+        setting.pool,
+        setting.registry,
+        setting.options,
+        log_dir=_usable_log_dir(outputs.log_dir, say),
+        redactor=setting.redactor,
+        keep_failed=outputs.keep_failed,
+        credentials=setting.credentials,
+        labels=_labels(setting.workspace, setting.everything, setting.directory, images),
+        external=setting.external,
+        platform=platform,
+        platforms=platforms,
+    )
+
 
 def execute_plan(
     setting: Setting,
@@ -42,19 +72,7 @@ def execute_plan(
     workspace, pool, outputs = setting.workspace, setting.pool, setting.outputs
     assert pool is not None
     pool.durations = _past_durations(outputs.history)
-    run = BuildRun(
-        workspace,
-        pool,
-        setting.registry,
-        setting.options,
-        log_dir=_usable_log_dir(outputs.log_dir, say),
-        redactor=setting.redactor,
-        keep_failed=outputs.keep_failed,
-        credentials=setting.credentials,
-        labels=_labels(workspace, setting.everything, setting.directory, plan.chain),
-        external=setting.external,
-        platform=platform,
-    )
+    run = start_run(BuildRun, setting, say, plan.chain, platform=platform)
     stack.callback(run.close_logs)
     _announce(
         say,
