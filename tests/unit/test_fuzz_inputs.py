@@ -245,11 +245,13 @@ def changelog_garbage_first(images: Path, rng: random.Random) -> Expect:
     return Expect(ERROR, path, line=1)
 
 
-def changelog_replaced(how: Callable[[Path], None]) -> Mutation:
+def replaced(file: str, how: Callable[[Path], None]) -> Mutation:
+    """``file`` of an image made something else by ``how``: an error naming it."""
+
     def mutate(images: Path, rng: random.Random) -> Expect:
         folder, _, _ = _image(images, rng)
-        how(folder / "changelog")
-        return Expect(ERROR, folder / "changelog")
+        how(folder / file)
+        return Expect(ERROR, folder / file)
 
     return mutate
 
@@ -332,15 +334,6 @@ def template_binary(images: Path, rng: random.Random) -> Expect:
     path = folder / "Dockerfile.template"
     path.write_bytes(bytes(rng.randrange(256) for _ in range(512)) + b"\0")
     return Expect(ERROR, path)
-
-
-def template_replaced(how: Callable[[Path], None]) -> Mutation:
-    def mutate(images: Path, rng: random.Random) -> Expect:
-        folder, _, _ = _image(images, rng)
-        how(folder / "Dockerfile.template")
-        return Expect(ERROR, folder / "Dockerfile.template")
-
-    return mutate
 
 
 def build_template_fifo(images: Path, rng: random.Random) -> Expect:
@@ -488,10 +481,10 @@ MUTATIONS: dict[str, Mutation] = {
     "changelog-bad-date": changelog_bad_date,
     "changelog-leading-blank-lines": changelog_leading_blank_lines,
     "changelog-garbage-first": changelog_garbage_first,
-    "changelog-empty": changelog_replaced(lambda p: p.write_text("")),
-    "changelog-directory": changelog_replaced(_dir_in_place),
-    "changelog-fifo": changelog_replaced(_fifo_in_place),
-    "changelog-dangling-symlink": changelog_replaced(_dangling),
+    "changelog-empty": replaced("changelog", lambda p: p.write_text("")),
+    "changelog-directory": replaced("changelog", _dir_in_place),
+    "changelog-fifo": replaced("changelog", _fifo_in_place),
+    "changelog-dangling-symlink": replaced("changelog", _dangling),
     "changelog-huge": changelog_huge,
     "control-duplicate-field": control_text(
         "Source: x\nDepends: bookworm\nDepends: php8.1-cli\n", ERROR, line=3
@@ -529,9 +522,9 @@ MUTATIONS: dict[str, Mutation] = {
     "template-do": template_text("{% set x = [] %}{% do x.append(1) %}FROM scratch\nUSER 0\n", OK),
     "template-binary": template_binary,
     "template-huge": template_huge,
-    "template-fifo": template_replaced(_fifo_in_place),
-    "template-directory": template_replaced(_dir_in_place),
-    "template-dangling-symlink": template_replaced(_dangling),
+    "template-fifo": replaced("Dockerfile.template", _fifo_in_place),
+    "template-directory": replaced("Dockerfile.template", _dir_in_place),
+    "template-dangling-symlink": replaced("Dockerfile.template", _dangling),
     "include-fifo": template_include(_fifo_in_place),
     "include-directory": template_include(_dir_in_place),
     "include-bad-utf8": template_include(lambda p: p.write_bytes(b"RUN echo \xff\n")),
