@@ -22,8 +22,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from docker_pkg.pool import EnginePool, Member
-from docker_pkg.scheduler import Scheduler, Task, heights
+from docker_pkg.engines.pool import EnginePool, Member
+from docker_pkg.running.scheduler import Scheduler, Task, heights
 
 SLOTS = 2
 MOVE_SPEED = 200e6  # bytes per simulated second

@@ -15,9 +15,9 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 
 from docker_pkg.cli import default_jobs
-from docker_pkg.context import stream_context
-from docker_pkg.engine import BUILDKIT, DockerEngine
-from docker_pkg.engine_values import BuildRequest
+from docker_pkg.engines.docker_engine import BUILDKIT, DockerEngine
+from docker_pkg.engines.values import BuildRequest
+from docker_pkg.tree.context import stream_context
 
 
 def parents_of(images: Path) -> dict[str, str | None]:

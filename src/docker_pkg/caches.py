@@ -26,12 +26,19 @@ def code_signature(libraries: tuple[str, ...]) -> tuple[object, ...]:
 
 @functools.cache
 def _package_signature() -> tuple[object, ...]:
-    signature = []
-    with os.scandir(Path(__file__).parent) as entries:
-        for entry in sorted(entries, key=lambda e: e.name):
-            if entry.name.endswith(".py"):
-                info = entry.stat()
-                signature.append((entry.name, info.st_size, info.st_mtime_ns))
+    signature: list[object] = []
+    root = Path(__file__).parent
+    folders = [root]
+    while folders:
+        folder = folders.pop()
+        with os.scandir(folder) as entries:
+            for entry in sorted(entries, key=lambda e: e.name):
+                if entry.name.endswith(".py"):
+                    info = entry.stat()
+                    where = os.path.relpath(entry.path, root)
+                    signature.append((where, info.st_size, info.st_mtime_ns))
+                elif entry.is_dir() and entry.name != "__pycache__":
+                    folders.append(Path(entry.path))
     return tuple(signature)
 
 

@@ -17,17 +17,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from docker_pkg import __version__
-from docker_pkg.config import Config, load_config, state_dir
+from docker_pkg.config.settings import Config, load_config, state_dir
 from docker_pkg.errors import DockerPkgError, EngineError
-from docker_pkg.lock import RunLock
 from docker_pkg.logs import DEFAULT_LOGFILE, RedactSecrets, setup_logging
 from docker_pkg.naming import tag_suffix
+from docker_pkg.running.lock import RunLock
 
 if TYPE_CHECKING:
-    from docker_pkg.engine import DockerEngine
-    from docker_pkg.pool import EnginePool
-    from docker_pkg.states import TagSource
-    from docker_pkg.workspace import Workspace
+    from docker_pkg.engines.docker_engine import DockerEngine
+    from docker_pkg.engines.pool import EnginePool
+    from docker_pkg.planning.states import TagSource
+    from docker_pkg.tree.workspace import Workspace
 
 # Each verb imports what it needs when it runs: `--help` or `render` never pay for the
 # Docker SDK, rich or protobuf.
@@ -306,7 +306,7 @@ def _history_path(config: Config) -> Path:
 
 
 def _engine() -> DockerEngine:
-    from docker_pkg.engine import DockerEngine
+    from docker_pkg.engines.docker_engine import DockerEngine
 
     return DockerEngine()
 
@@ -314,9 +314,9 @@ def _engine() -> DockerEngine:
 def _pool(args: argparse.Namespace, config: Config) -> EnginePool | None:
     """The engines of a build: ``--engine`` URLs, else the ``engines`` of the configuration,
     else the one engine of ``DOCKER_HOST``. A dry run goes on without any."""
-    from docker_pkg.config import EngineSpec
-    from docker_pkg.engine import engine_name
-    from docker_pkg.pool import EnginePool
+    from docker_pkg.config.settings import EngineSpec
+    from docker_pkg.engines.docker_engine import engine_name
+    from docker_pkg.engines.pool import EnginePool
 
     specs = config.engines
     if args.engine:
@@ -391,8 +391,8 @@ def _run_render(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _run_build(args: argparse.Namespace, ctx: Context) -> int:
-    from docker_pkg.commands.build import Outputs, build
-    from docker_pkg.run_model import BuildOptions
+    from docker_pkg.commands.build.command import Outputs, build
+    from docker_pkg.running.model import BuildOptions
 
     now = datetime.now()
     log_dir = args.log_dir or state_dir(os.environ) / "logs"
@@ -453,10 +453,10 @@ def _run_graph(args: argparse.Namespace, ctx: Context) -> int:
 def _drawing_states(workspace: Workspace) -> dict[str, str]:
     """Each image's state for a drawing, from the engine and registry when they answer;
     nothing (a plain drawing) when neither does."""
-    from docker_pkg.commands.build import registry_client
-    from docker_pkg.credentials import find_credentials
+    from docker_pkg.commands.build.command import registry_client
     from docker_pkg.errors import OperationError
-    from docker_pkg.states import StateScan
+    from docker_pkg.planning.states import StateScan
+    from docker_pkg.registry.credentials import find_credentials
 
     config = workspace.config
     engine = _engine_if_reachable()
@@ -480,7 +480,7 @@ def _run_status(args: argparse.Namespace, ctx: Context) -> int:
 
     engines: TagSource | None
     if ctx.config.engines:  # what any engine of the pool holds counts as built
-        from docker_pkg.pool import EnginePool
+        from docker_pkg.engines.pool import EnginePool
 
         try:
             engines = EnginePool.open(ctx.config.engines, 1, lambda t: _note(f"docker-pkg: {t}"))
@@ -504,9 +504,9 @@ def _run_lint(args: argparse.Namespace, ctx: Context) -> int:
     directory = Path(args.directory)
     lookup = None
     if not args.offline:
-        from docker_pkg.commands.build import registry_client
+        from docker_pkg.commands.build.command import registry_client
         from docker_pkg.commands.lint import label_lookup
-        from docker_pkg.credentials import find_credentials
+        from docker_pkg.registry.credentials import find_credentials
 
         engine = _engine_if_reachable()
         config = ctx.config
@@ -533,9 +533,9 @@ def _run_prune(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _run_update(args: argparse.Namespace, ctx: Context) -> int:
-    from docker_pkg.changelog import UpdateRequest
     from docker_pkg.commands.update import update
-    from docker_pkg.versions import Scheme
+    from docker_pkg.tree.changelog import UpdateRequest
+    from docker_pkg.tree.versions import Scheme
 
     request = UpdateRequest(
         pattern=args.select, reason=args.reason, version=args.version, scheme=Scheme(args.scheme)

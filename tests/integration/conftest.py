@@ -18,8 +18,8 @@ import pytest
 import requests
 import yaml
 
-from docker_pkg.engine import DockerEngine
-from docker_pkg.registry import MANIFEST_TYPES
+from docker_pkg.engines.docker_engine import DockerEngine
+from docker_pkg.registry.client import MANIFEST_TYPES
 from tests.helpers import write_image
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from docker_pkg.engine import DockerEngine
-from docker_pkg.fingerprint import FINGERPRINT_LABEL
-from docker_pkg.registry import RegistryClient
+from docker_pkg.engines.docker_engine import DockerEngine
+from docker_pkg.registry.client import RegistryClient
+from docker_pkg.tree.fingerprint import FINGERPRINT_LABEL
 from tests.helpers import write_image
 from tests.integration.conftest import Project, add_base
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from docker_pkg.engine import DockerEngine
+from docker_pkg.engines.docker_engine import DockerEngine
 from tests.helpers import write_image
 from tests.integration.conftest import Bed, Project, add_base, containers
 

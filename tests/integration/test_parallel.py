@@ -15,7 +15,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from docker_pkg.report import load_schema
+from docker_pkg.outputs.report import load_schema
 from tests.helpers import write_image
 from tests.integration.conftest import Bed, Project, add_base, containers
 

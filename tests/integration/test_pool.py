@@ -18,7 +18,7 @@ import pytest
 import requests
 import yaml
 
-from docker_pkg.report import load_schema
+from docker_pkg.outputs.report import load_schema
 from tests.helpers import write_image
 from tests.integration.conftest import Bed, Project, add_base
 

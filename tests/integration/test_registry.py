@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from docker_pkg.credentials import Credentials
-from docker_pkg.engine import DockerEngine
+from docker_pkg.engines.docker_engine import DockerEngine
 from docker_pkg.errors import RegistryError
-from docker_pkg.registry import RegistryClient
+from docker_pkg.registry.client import RegistryClient
+from docker_pkg.registry.credentials import Credentials
 from tests.helpers import write_image
 from tests.integration.conftest import Bed, Project, add_base
 

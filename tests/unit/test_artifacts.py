@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from docker_pkg.artifacts import extract_artifacts
 from docker_pkg.errors import BuildError
+from docker_pkg.running.artifacts import extract_artifacts
 
 
 def archive(tmp_path: Path, *members: tuple[tarfile.TarInfo, bytes | None]) -> Path:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import base64
 
-from docker_pkg.build_output import LineSplitter
-from docker_pkg.buildkit import TraceDecoder
-from docker_pkg.buildkit_pb2 import StatusResponse, Vertex, VertexLog
+from docker_pkg.engines.buildkit import TraceDecoder
+from docker_pkg.engines.buildkit_pb2 import StatusResponse, Vertex, VertexLog
+from docker_pkg.engines.output import LineSplitter
 
 
 def trace(*vertexes: Vertex, logs: tuple[VertexLog, ...] = ()) -> str:

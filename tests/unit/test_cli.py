@@ -127,16 +127,23 @@ def test_a_build_that_builds_nothing_loads_neither_build_machinery_nor_unneeded_
     config = tree / "plain.yaml"
     config.write_text(f"registry: {registry}\n" if registry else "namespace: plain\n")
     argv = ["-c", str(config), "build", "--dry-run", "--no-pull", str(tree / "defs")]
-    modules = ("registry", "credentials", "report", "pages", "engine_values", "engine_sdk")
+    modules = (
+        "registry.client",
+        "registry.credentials",
+        "outputs.report",
+        "outputs.pages",
+        "engines.values",
+        "engines.sdk",
+    )
     watched = [f"docker_pkg.{m}" for m in modules]
     env = {"DOCKER_HOST": f"unix://{tree / 'no-engine.sock'}"}
-    expected = ["docker_pkg.credentials", "docker_pkg.registry"] if registry else []
+    expected = ["docker_pkg.registry.client", "docker_pkg.registry.credentials"] if registry else []
     assert modules_loaded(argv, watched, env) == expected
 
 
 def test_update_scheme_choices_are_the_schemes() -> None:
     from docker_pkg.cli import UPDATE_SCHEMES
-    from docker_pkg.versions import Scheme
+    from docker_pkg.tree.versions import Scheme
 
     assert tuple(s.value for s in Scheme) == UPDATE_SCHEMES
     assert parse_args(["update", "x", "--scheme", "date", "DIR"]).scheme == "date"

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from docker_pkg.config import DEFAULTS, config_from_mapping, load_config, user_config_path
+from docker_pkg.config.settings import DEFAULTS, config_from_mapping, load_config, user_config_path
 from docker_pkg.errors import ConfigError
 
 
@@ -115,7 +115,7 @@ def test_password_is_not_in_repr() -> None:
 def _load_noting_parses(
     path: Path, env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> tuple[object, int]:
-    import docker_pkg.config_yaml as parser
+    import docker_pkg.config.yaml_file as parser
 
     parsed = []
     real = parser.parse_mapping

@@ -4,7 +4,7 @@ import io
 import tarfile
 from pathlib import Path
 
-from docker_pkg.context import context_files, read_dockerignore, stream_context
+from docker_pkg.tree.context import context_files, read_dockerignore, stream_context
 
 
 def make_tree(root: Path, files: list[str]) -> None:

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from docker_pkg.definitions import Control, read_control, scan
 from docker_pkg.errors import DefinitionError, ManyErrors
+from docker_pkg.tree.definitions import Control, read_control, scan
 from tests.helpers import write_image
 
 

@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from docker_pkg.definitions import ImageDefinition
 from docker_pkg.errors import DependencyError
-from docker_pkg.graph import DependencyGraph
+from docker_pkg.tree.definitions import ImageDefinition
+from docker_pkg.tree.graph import DependencyGraph
 
 
 def graph(edges: dict[str, tuple[str, ...]]) -> DependencyGraph:

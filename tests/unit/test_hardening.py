@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from docker_pkg.config import config_from_mapping
+from docker_pkg.config.settings import config_from_mapping
 from docker_pkg.errors import ConfigError, VerifyError
-from docker_pkg.lock import Busy, RunLock
 from docker_pkg.logs import ImageLog
-from docker_pkg.verify import run_verification
+from docker_pkg.running.lock import Busy, RunLock
+from docker_pkg.running.verify import run_verification
 
 
 def test_a_held_lock_refuses_without_waiting_and_names_the_holder(tmp_path: Path) -> None:

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from docker_pkg.engine_probe import EngineProbe
+from docker_pkg.engines.probe import EngineProbe
 from docker_pkg.errors import EngineError
-from docker_pkg.http_transport import Transport, TransportError
+from docker_pkg.registry.transport import Transport, TransportError
 
 
 class Recorder(BaseHTTPRequestHandler):
@@ -327,7 +327,7 @@ def test_https_goes_through_the_proxy_with_connect_and_its_credentials(
 def test_without_a_ca_bundle_requests_ca_bundle_is_trusted_as_the_reference_did(
     tls_server: tuple[int, Path, list[str]],
 ) -> None:
-    from docker_pkg.http_transport import TLSFailure
+    from docker_pkg.registry.transport import TLSFailure
 
     port, ca, asked = tls_server
     url = f"https://127.0.0.1:{port}/v2/"
@@ -376,7 +376,7 @@ class CountingEngine(socketserver.ThreadingMixIn, socketserver.TCPServer):
 def test_a_remote_engine_lists_its_images_once_a_local_one_is_asked_per_image(
     tmp_path: Path, remote: bool
 ) -> None:
-    from docker_pkg.engine import DockerEngine
+    from docker_pkg.engines.docker_engine import DockerEngine
 
     if remote:
         fake = CountingEngine(("127.0.0.1", 0))

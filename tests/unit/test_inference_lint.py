@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 
 from docker_pkg.cli import main
-from docker_pkg.config import config_from_mapping
-from docker_pkg.fingerprint import FINGERPRINT_LABEL, fingerprints
-from docker_pkg.inference import image_references
-from docker_pkg.lint import Finding, Severity, lint
-from docker_pkg.workspace import Workspace
+from docker_pkg.config.settings import config_from_mapping
+from docker_pkg.tree.fingerprint import FINGERPRINT_LABEL, fingerprints
+from docker_pkg.tree.inference import image_references
+from docker_pkg.tree.lint import Finding, Severity, lint
+from docker_pkg.tree.workspace import Workspace
 from tests.helpers import write_image
 
 CONFIG = config_from_mapping({"registry": "reg.example", "force_numeric_user": True})

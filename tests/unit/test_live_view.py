@@ -8,9 +8,9 @@ from datetime import datetime
 import pytest
 from rich.console import Console
 
-from docker_pkg.estimate import format_duration, remaining_seconds
-from docker_pkg.progress import RichProgress
-from docker_pkg.scheduler import Status, Task
+from docker_pkg.outputs.progress import RichProgress
+from docker_pkg.planning.estimate import format_duration, remaining_seconds
+from docker_pkg.running.scheduler import Status, Task
 
 
 def task(name: str, status: Status, kind: str = "build", reason: str = "") -> Task:

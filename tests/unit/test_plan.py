@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from docker_pkg.definitions import ImageDefinition
-from docker_pkg.graph import DependencyGraph
-from docker_pkg.plan import State, build_chain, publish_candidates, resolve_state
+from docker_pkg.planning.plan import State, build_chain, publish_candidates, resolve_state
+from docker_pkg.tree.definitions import ImageDefinition
+from docker_pkg.tree.graph import DependencyGraph
 
 EDGES = {"base": (), "mid": ("base",), "leaf": ("mid",), "other": ("base",), "solo": ()}
 GRAPH = DependencyGraph.from_definitions(
@@ -90,7 +90,7 @@ class _Registry:
         return full_name.split("/", 1)[1]
 
     def manifest(self, repository: str, tag: str) -> object:
-        from docker_pkg.registry import ManifestStatus
+        from docker_pkg.registry.client import ManifestStatus
 
         return ManifestStatus(f"{repository}:{tag}" in self.published)
 
@@ -104,9 +104,9 @@ def test_the_engine_is_asked_only_for_images_the_registry_does_not_hold(
 ) -> None:
     from dataclasses import replace
 
-    from docker_pkg.config import config_from_mapping
-    from docker_pkg.states import StateScan
-    from docker_pkg.workspace import Workspace
+    from docker_pkg.config.settings import config_from_mapping
+    from docker_pkg.planning.states import StateScan
+    from docker_pkg.tree.workspace import Workspace
     from tests.helpers import write_image
 
     write_image(tmp_path, "base")

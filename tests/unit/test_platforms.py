@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from docker_pkg.config import config_from_mapping
+from docker_pkg.config.settings import config_from_mapping
 from docker_pkg.errors import ConfigError, DependencyError
 from docker_pkg.naming import platform_tag
-from docker_pkg.platform_run import PlatformState, plan_platforms
-from docker_pkg.platforms import Entry, index_body, index_platforms, wanted_platforms
-from docker_pkg.registry import DOCKER_LIST, OCI_INDEX, OCI_MANIFEST
-from docker_pkg.workspace import Workspace
+from docker_pkg.planning.platforms import Entry, index_body, index_platforms, wanted_platforms
+from docker_pkg.registry.client import DOCKER_LIST, OCI_INDEX, OCI_MANIFEST
+from docker_pkg.running.platform_run import PlatformState, plan_platforms
+from docker_pkg.tree.workspace import Workspace
 from tests.helpers import write_image
 
 AMD, ARM = "linux/amd64", "linux/arm64"

@@ -8,10 +8,10 @@ from collections.abc import Iterable, Iterator
 
 import pytest
 
-from docker_pkg.config import config_from_mapping
+from docker_pkg.config.settings import config_from_mapping
+from docker_pkg.engines.placement import Candidate, choose
+from docker_pkg.engines.pool import EnginePool, Member, NoEngine
 from docker_pkg.errors import ConfigError
-from docker_pkg.placement import Candidate, choose
-from docker_pkg.pool import EnginePool, Member, NoEngine
 
 MB = 1_000_000
 

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from docker_pkg.engine_values import LocalImage
-from docker_pkg.prune import stale_references
+from docker_pkg.engines.values import LocalImage
+from docker_pkg.planning.prune import stale_references
 
 
 def test_only_other_versions_of_the_name_are_stale() -> None:

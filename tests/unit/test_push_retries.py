@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from docker_pkg import image_work
-from docker_pkg.config import config_from_mapping
+from docker_pkg.config.settings import config_from_mapping
 from docker_pkg.errors import PublishError
-from docker_pkg.image_work import ImageWork
 from docker_pkg.logs import ImageLog
-from docker_pkg.registry import ManifestStatus
-from docker_pkg.workspace import Workspace
+from docker_pkg.registry.client import ManifestStatus
+from docker_pkg.running import image_work
+from docker_pkg.running.image_work import ImageWork
+from docker_pkg.tree.workspace import Workspace
 from tests.helpers import write_image
 
 DIGEST = "sha256:" + "1" * 64

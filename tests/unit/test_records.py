@@ -10,10 +10,10 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from docker_pkg.config import state_dir
-from docker_pkg.history import History
-from docker_pkg.report import junit_document, load_schema, report_document
-from docker_pkg.run_model import ImageResult, Outcome, RunInfo
+from docker_pkg.config.settings import state_dir
+from docker_pkg.outputs.history import History
+from docker_pkg.outputs.report import junit_document, load_schema, report_document
+from docker_pkg.running.model import ImageResult, Outcome, RunInfo
 
 T0 = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 SHA = "sha256:" + "ab" * 32

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from docker_pkg.graph_svg import (
+from docker_pkg.outputs.graph_svg import (
     GAP_Y,
     MAX_PER_ROW,
     NODE_HEIGHT,
@@ -18,7 +18,7 @@ from docker_pkg.graph_svg import (
     builtin_svg,
     layered_layout,
 )
-from docker_pkg.report_html import critical_path, outcome_of, render_page, timeline_bars
+from docker_pkg.outputs.report_html import critical_path, outcome_of, render_page, timeline_bars
 
 T0 = datetime(2026, 11, 29, 12, 0, 0).astimezone()
 

@@ -8,7 +8,7 @@ from datetime import datetime
 import pytest
 
 from docker_pkg.errors import BuildError, EngineLost
-from docker_pkg.scheduler import Scheduler, Status, Task, heights
+from docker_pkg.running.scheduler import Scheduler, Status, Task, heights
 
 
 class Recorder:

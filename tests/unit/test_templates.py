@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from docker_pkg.config import Config, config_from_mapping, load_config
+from docker_pkg.config.settings import Config, config_from_mapping, load_config
 from docker_pkg.errors import ManyErrors, TemplateError
-from docker_pkg.templates import Filters, Renderer, has_numeric_user
-from docker_pkg.workspace import Workspace
+from docker_pkg.tree.templates import Filters, Renderer, has_numeric_user
+from docker_pkg.tree.workspace import Workspace
 from tests.helpers import write_image
 
 COMPAT = Path(__file__).parent.parent / "data" / "compat"
@@ -294,7 +294,8 @@ def test_compiled_templates_outlive_a_version_bump_and_warn_on_every_render(
 def shared(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """How many definitions each render shares with a forked child (forking allowed even
     if the test runner keeps a thread of its own)."""
-    from docker_pkg import forked, templates
+    from docker_pkg import forked
+    from docker_pkg.tree import templates
 
     monkeypatch.setattr(forked, "can_fork", lambda: True)
     counts: list[int] = []

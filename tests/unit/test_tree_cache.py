@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from docker_pkg.config import Config, config_from_mapping
-from docker_pkg.definitions import Rendered
-from docker_pkg.workspace import Workspace
+from docker_pkg.config.settings import Config, config_from_mapping
+from docker_pkg.tree.definitions import Rendered
+from docker_pkg.tree.workspace import Workspace
 from tests.helpers import modules_loaded, write_image
 
 Scan = tuple[Workspace, dict[str, Rendered]]

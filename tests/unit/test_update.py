@@ -12,12 +12,18 @@ from pathlib import Path
 import pytest
 from debian.changelog import Changelog
 
-from docker_pkg.changelog import Author, UpdateRequest, find_author, plan_updates, write_updates
 from docker_pkg.cli import main
-from docker_pkg.config import config_from_mapping
+from docker_pkg.config.settings import config_from_mapping
 from docker_pkg.errors import DefinitionError, UsageError
-from docker_pkg.versions import Scheme
-from docker_pkg.workspace import Workspace
+from docker_pkg.tree.changelog import (
+    Author,
+    UpdateRequest,
+    find_author,
+    plan_updates,
+    write_updates,
+)
+from docker_pkg.tree.versions import Scheme
+from docker_pkg.tree.workspace import Workspace
 from tests.helpers import write_image
 
 NOW = datetime(2026, 8, 16, 9, 30, tzinfo=timezone(timedelta(hours=2)))
@@ -135,7 +141,7 @@ def test_write_failure_part_way_leaves_every_file(
             raise OSError(errno.ENOSPC, "No space left on device", str(tree / "app"))
         return real_mkstemp(*args, **kwargs)  # type: ignore[call-overload,no-any-return]
 
-    monkeypatch.setattr("docker_pkg.changelog.tempfile.mkstemp", disk_full_on_third)
+    monkeypatch.setattr("docker_pkg.tree.changelog.tempfile.mkstemp", disk_full_on_third)
     with pytest.raises(DefinitionError, match="No space left"):
         write_updates(updates)
     assert snapshot(tree) == before

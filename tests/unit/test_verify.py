@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from docker_pkg.errors import VerifyError
-from docker_pkg.verify import run_verification, verify_argv, verify_environment
+from docker_pkg.running.verify import run_verification, verify_argv, verify_environment
 
 ARGS = ("-c", "{path}/test.sh {image}")
 

@@ -4,7 +4,7 @@ from datetime import date
 
 import pytest
 
-from docker_pkg.versions import (
+from docker_pkg.tree.versions import (
     Scheme,
     check_new_version,
     next_counter_version,

@@ -9,11 +9,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from docker_pkg.config import Config
+from docker_pkg.config.settings import Config
 from docker_pkg.errors import UsageError
-from docker_pkg.graph_svg import Node, draw
-from docker_pkg.plan import selection
-from docker_pkg.workspace import Workspace
+from docker_pkg.outputs.graph_svg import Node, draw
+from docker_pkg.planning.plan import selection
+from docker_pkg.tree.workspace import Workspace
 
 
 def graph(

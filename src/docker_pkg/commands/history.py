@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import TextIO
 
 from docker_pkg.errors import OperationError
-from docker_pkg.estimate import format_duration
-from docker_pkg.history import History
+from docker_pkg.outputs.history import History
+from docker_pkg.planning.estimate import format_duration
 
 
 def local_time(stamp: str) -> str:

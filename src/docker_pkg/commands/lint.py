@@ -7,11 +7,11 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-from docker_pkg.config import Config
-from docker_pkg.engine import Engine
+from docker_pkg.config.settings import Config
+from docker_pkg.engines.docker_engine import Engine
 from docker_pkg.errors import OperationError, UsageError
-from docker_pkg.lint import Finding, LabelLookup, Severity, lint
-from docker_pkg.registry import RegistryClient
+from docker_pkg.registry.client import RegistryClient
+from docker_pkg.tree.lint import Finding, LabelLookup, Severity, lint
 
 
 def label_lookup(engine: Engine | None, registry: RegistryClient | None) -> LabelLookup:

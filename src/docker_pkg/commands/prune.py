@@ -7,12 +7,12 @@ from pathlib import Path
 from typing import TextIO
 
 from docker_pkg.commands import printer
-from docker_pkg.config import Config
-from docker_pkg.engine import Engine
+from docker_pkg.config.settings import Config
+from docker_pkg.engines.docker_engine import Engine
 from docker_pkg.errors import EngineError
-from docker_pkg.plan import selection
-from docker_pkg.prune import PruneTarget, stale_references
-from docker_pkg.workspace import Workspace
+from docker_pkg.planning.plan import selection
+from docker_pkg.planning.prune import PruneTarget, stale_references
+from docker_pkg.tree.workspace import Workspace
 
 log = logging.getLogger(__name__)
 

@@ -6,11 +6,11 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-from docker_pkg.config import Config
+from docker_pkg.config.settings import Config
 from docker_pkg.errors import UsageError
 from docker_pkg.files import digest, digest_of
-from docker_pkg.plan import selection
-from docker_pkg.workspace import Workspace
+from docker_pkg.planning.plan import selection
+from docker_pkg.tree.workspace import Workspace
 
 
 def render(

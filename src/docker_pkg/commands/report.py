@@ -9,7 +9,7 @@ from typing import TextIO
 
 from docker_pkg.errors import UsageError
 from docker_pkg.files import read_text
-from docker_pkg.pages import write_page
+from docker_pkg.outputs.pages import write_page
 
 
 def report_page(report: Path, page: Path, stdout: TextIO | None = None) -> int:

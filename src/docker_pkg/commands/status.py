@@ -8,13 +8,13 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
-from docker_pkg.commands.build import registry_client
-from docker_pkg.config import Config
-from docker_pkg.credentials import find_credentials
-from docker_pkg.plan import state_reason
-from docker_pkg.registry import RegistryClient
-from docker_pkg.states import StateScan, TagSource
-from docker_pkg.workspace import Workspace
+from docker_pkg.commands.build.command import registry_client
+from docker_pkg.config.settings import Config
+from docker_pkg.planning.plan import state_reason
+from docker_pkg.planning.states import StateScan, TagSource
+from docker_pkg.registry.client import RegistryClient
+from docker_pkg.registry.credentials import find_credentials
+from docker_pkg.tree.workspace import Workspace
 
 
 def status(
@@ -62,9 +62,9 @@ def _platform_rows(
     workspace: Workspace, registry: RegistryClient | None, engine: TagSource | None
 ) -> list[dict[str, Any]]:
     """With ``platforms``: each image and where each of its platforms stands."""
-    from docker_pkg.platform_run import scan_platforms
-    from docker_pkg.platforms import wanted_platforms
-    from docker_pkg.pool import EnginePool
+    from docker_pkg.engines.pool import EnginePool
+    from docker_pkg.planning.platforms import wanted_platforms
+    from docker_pkg.running.platform_run import scan_platforms
 
     wanted = wanted_platforms(workspace.definitions, workspace.graph, workspace.config.platforms)
     pool = engine if isinstance(engine, EnginePool) else None

@@ -8,16 +8,16 @@ from datetime import datetime
 from pathlib import Path
 from typing import TextIO
 
-from docker_pkg.changelog import (
+from docker_pkg.commands import printer
+from docker_pkg.config.settings import Config
+from docker_pkg.tree.changelog import (
     Author,
     UpdateRequest,
     find_author,
     plan_updates,
     write_updates,
 )
-from docker_pkg.commands import printer
-from docker_pkg.config import Config
-from docker_pkg.workspace import Workspace
+from docker_pkg.tree.workspace import Workspace
 
 
 def git_config(key: str) -> str | None:
