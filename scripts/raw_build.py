@@ -15,7 +15,8 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 
 from docker_pkg.cli import default_jobs
-from docker_pkg.engines.docker_engine import BUILDKIT, DockerEngine
+from docker_pkg.engines.builders import BUILDKIT
+from docker_pkg.engines.docker_engine import DockerEngine
 from docker_pkg.engines.values import BuildRequest
 from docker_pkg.tree.context import stream_context
 

@@ -315,7 +315,7 @@ def _pool(args: argparse.Namespace, config: Config) -> EnginePool | None:
     """The engines of a build: ``--engine`` URLs, else the ``engines`` of the configuration,
     else the one engine of ``DOCKER_HOST``. A dry run goes on without any."""
     from docker_pkg.config.settings import EngineSpec
-    from docker_pkg.engines.docker_engine import engine_name
+    from docker_pkg.engines.endpoint import engine_name
     from docker_pkg.engines.pool import EnginePool
 
     specs = config.engines

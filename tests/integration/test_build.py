@@ -32,7 +32,7 @@ def child(project: Project, name: str, parent: str, *, run: str = "", test: bool
 
 
 def layers(engine: DockerEngine, reference: str) -> list[str]:
-    info = engine.sdk._api.inspect_image(reference)  # type: ignore[no-untyped-call]
+    info = engine.sdk.api.inspect_image(reference)  # type: ignore[no-untyped-call]
     return list(info["RootFS"]["Layers"])
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TextIO
 
 from docker_pkg.config.settings import Config
-from docker_pkg.engines.docker_engine import Engine
+from docker_pkg.engines.interface import Engine
 from docker_pkg.errors import OperationError, UsageError
 from docker_pkg.registry.client import RegistryClient
 from docker_pkg.tree.lint import Finding, LabelLookup, Severity, lint

@@ -8,7 +8,7 @@ from typing import TextIO
 
 from docker_pkg.commands import printer
 from docker_pkg.config.settings import Config
-from docker_pkg.engines.docker_engine import Engine
+from docker_pkg.engines.interface import Engine
 from docker_pkg.errors import EngineError
 from docker_pkg.planning.plan import selection
 from docker_pkg.planning.prune import PruneTarget, stale_references

@@ -1,7 +1,6 @@
-"""The narrow interface between docker-pkg and a Docker engine, and the engine behind it.
-
-One :class:`DockerEngine` per engine: a run may hold several. Nothing here is global.
-"""
+"""One Docker engine: its questions answered over plain HTTP (:mod:`.probe`), its work done
+through the Docker SDK, loaded on first need (:mod:`.sdk`). A run may hold several; nothing
+here is global."""
 
 from __future__ import annotations
 
@@ -9,104 +8,26 @@ import logging
 import os
 import threading
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
+from typing import TYPE_CHECKING, Any, BinaryIO
 
+from docker_pkg.engines.builders import BUILDKIT_MIN_API
+from docker_pkg.engines.endpoint import TLSFiles, endpoint_from_env
 from docker_pkg.engines.probe import EngineProbe, EngineRefused
-from docker_pkg.errors import EngineError, EngineLost, UsageError
+from docker_pkg.errors import EngineError, EngineLost
 
 if TYPE_CHECKING:
     from docker_pkg.engines.output import OutputSink
-    from docker_pkg.engines.sdk import SdkEngine
+    from docker_pkg.engines.sdk.engine import SdkEngine
     from docker_pkg.engines.sshrelay import SshRelay
     from docker_pkg.engines.values import BuildRequest, LocalImage
 
 log = logging.getLogger(__name__)
 
-CLASSIC, BUILDKIT = "classic", "buildkit"
-BUILDKIT_MIN_API = (1, 39)
-
-
-class Engine(Protocol):
-    """What docker-pkg asks of an engine."""
-
-    @property
-    def address(self) -> str: ...
-
-    def image_exists(self, reference: str) -> bool: ...
-
-    def image_size(self, reference: str) -> int | None: ...
-
-    def save(self, reference: str) -> Iterator[bytes]: ...
-
-    def load(self, chunks: Iterable[bytes]) -> None: ...
-
-    def platform(self) -> str: ...
-
-    def local_tags(self) -> set[str]: ...
-
-    def build(self, request: BuildRequest, output: OutputSink) -> str: ...
-
-    def cancel(self) -> None: ...
-
-    def supports_buildkit(self) -> bool: ...
-
-    def tag(self, image: str, repository: str, tag: str) -> None: ...
-
-    def push(
-        self, repository: str, tag: str, auth: Mapping[str, str] | None, output: OutputSink
-    ) -> str | None: ...
-
-    def pull(
-        self, reference: str, auth: Mapping[str, str] | None, platform: str | None = None
-    ) -> None: ...
-
-    def list_images(self, repository: str) -> list[LocalImage]: ...
-
-    def remove_image(self, reference: str) -> None: ...
-
-    def export_path(self, image: str, path: str, destination: BinaryIO) -> None: ...
-
-    def image_labels(self, reference: str) -> dict[str, str] | None: ...
-
-    def remove_containers_of(self, image: str, since: float) -> list[str]: ...
-
-
-@dataclass(frozen=True)
-class TLSFiles:
-    """Client certificate, key and CA of a ``tcp://`` engine that verifies its clients."""
-
-    ca: str
-    cert: str
-    key: str
-    verify: bool = True  # False: TLS without checking the engine's certificate
-
-
-DEFAULT_ADDRESS = "unix:///var/run/docker.sock"
-
-
-def endpoint_from_env(environ: Mapping[str, str]) -> tuple[str, TLSFiles | None]:
-    """The engine of ``DOCKER_HOST``, ``DOCKER_TLS_VERIFY`` and ``DOCKER_CERT_PATH``, read as
-    the Docker client and SDK read them."""
-    address = environ.get("DOCKER_HOST") or DEFAULT_ADDRESS
-    cert_path = environ.get("DOCKER_CERT_PATH") or None
-    verify_setting = environ.get("DOCKER_TLS_VERIFY")
-    verify = verify_setting is not None and verify_setting != ""
-    if not (cert_path or verify):
-        return address, None
-    folder = cert_path or os.path.join(os.path.expanduser("~"), ".docker")
-    return address, TLSFiles(
-        ca=os.path.join(folder, "ca.pem"),
-        cert=os.path.join(folder, "cert.pem"),
-        key=os.path.join(folder, "key.pem"),
-        verify=verify,
-    )
-
 
 class DockerEngine:
     """One engine. Its version and which images it holds (all a run with nothing to build
     asks) come over plain HTTP (:class:`EngineProbe`); everything else goes through the
-    Docker SDK, loaded on first need (:class:`docker_pkg.engines.sdk.SdkEngine`).
+    Docker SDK, loaded on first need (:class:`docker_pkg.engines.sdk.engine.SdkEngine`).
 
     Made from ``base_url`` (and ``tls``), else from the environment as the Docker client
     reads it; an engine that does not answer is an :class:`EngineError` here.
@@ -171,7 +92,7 @@ class DockerEngine:
         """The SDK side of this engine, made on first use."""
         with self._lock:
             if self._sdk is None:
-                from docker_pkg.engines.sdk import SdkEngine
+                from docker_pkg.engines.sdk.engine import SdkEngine
 
                 self._sdk = SdkEngine(
                     self._url, self._base_url, self._tls, self._api_version, self._timeout
@@ -301,28 +222,3 @@ class DockerEngine:
 
     def remove_containers_of(self, image: str, since: float) -> list[str]:
         return self.sdk.remove_containers_of(image, since)
-
-
-def engine_name(address: str) -> str:
-    """A short name for an engine address: ``local`` for a unix socket, else its host."""
-    scheme, _, rest = address.partition("://")
-    if scheme in ("unix", "npipe") or not rest:
-        return "local"
-    return rest.rsplit("@", 1)[-1].rstrip("/")
-
-
-def choose_builder(requested: str | None, engine: Engine) -> tuple[str, str]:
-    """The builder to use and why: as asked, else BuildKit where the engine supports it."""
-    if requested == CLASSIC:
-        return CLASSIC, "as configured"
-    supported = engine.supports_buildkit()
-    if requested == BUILDKIT:
-        if not supported:
-            raise UsageError(
-                f"builder 'buildkit' was asked for, but the engine at {engine.address} does "
-                "not support it (needs a Linux engine with API 1.39 or newer)"
-            )
-        return BUILDKIT, "as configured"
-    if supported:
-        return BUILDKIT, "the engine supports it"
-    return CLASSIC, "the engine does not support BuildKit"

@@ -11,7 +11,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from docker_pkg.config.settings import EngineSpec
-from docker_pkg.engines.docker_engine import DockerEngine, Engine, TLSFiles
+from docker_pkg.engines.docker_engine import DockerEngine
+from docker_pkg.engines.endpoint import TLSFiles
+from docker_pkg.engines.interface import Engine
 from docker_pkg.engines.placement import Candidate, choose
 from docker_pkg.errors import Cancelled, EngineError, OperationError
 

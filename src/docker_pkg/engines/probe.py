@@ -18,7 +18,7 @@ from docker_pkg.errors import EngineError
 if TYPE_CHECKING:
     import ssl
 
-    from docker_pkg.engines.docker_engine import TLSFiles
+    from docker_pkg.engines.endpoint import TLSFiles
 
 MAX_ANSWER = 256 * 1024 * 1024  # an engine holding tens of thousands of images answers MBs
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from docker_pkg.engines.docker_engine import CLASSIC
+from docker_pkg.engines.builders import CLASSIC
 
 
 @dataclass(frozen=True)

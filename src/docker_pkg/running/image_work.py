@@ -15,7 +15,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from docker_pkg.engines.docker_engine import CLASSIC, Engine
+from docker_pkg.engines.builders import CLASSIC
+from docker_pkg.engines.interface import Engine
 from docker_pkg.engines.values import BuildRequest
 from docker_pkg.errors import EngineLost, OperationError, PublishError
 from docker_pkg.logs import ImageLog

@@ -12,7 +12,7 @@ from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 
-from docker_pkg.engines.docker_engine import CLASSIC
+from docker_pkg.engines.builders import CLASSIC
 from docker_pkg.planning.plan import State
 from docker_pkg.tree.workspace import Workspace
 

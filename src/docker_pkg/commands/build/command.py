@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, TextIO
 
 from docker_pkg.commands import printer
 from docker_pkg.config.settings import Config
-from docker_pkg.engines.docker_engine import BUILDKIT, Engine, choose_builder
+from docker_pkg.engines.builders import BUILDKIT, choose_builder
+from docker_pkg.engines.interface import Engine
 from docker_pkg.engines.pool import EnginePool
 from docker_pkg.errors import EngineError, UsageError
 from docker_pkg.logs import RedactSecrets

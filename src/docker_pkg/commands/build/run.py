@@ -21,7 +21,7 @@ from docker_pkg.commands.build.command import (
     chain_order,
     run_info,
 )
-from docker_pkg.engines.docker_engine import engine_name
+from docker_pkg.engines.endpoint import engine_name
 from docker_pkg.outputs.pages import live_page
 from docker_pkg.outputs.progress import Progress, make_progress
 from docker_pkg.outputs.report import report_document
