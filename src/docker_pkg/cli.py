@@ -391,7 +391,8 @@ def _run_render(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _run_build(args: argparse.Namespace, ctx: Context) -> int:
-    from docker_pkg.commands.build.command import Outputs, build
+    from docker_pkg.commands.build.command import build
+    from docker_pkg.commands.build.setting import Outputs
     from docker_pkg.running.model import BuildOptions
 
     now = datetime.now()
@@ -453,9 +454,9 @@ def _run_graph(args: argparse.Namespace, ctx: Context) -> int:
 def _drawing_states(workspace: Workspace) -> dict[str, str]:
     """Each image's state for a drawing, from the engine and registry when they answer;
     nothing (a plain drawing) when neither does."""
-    from docker_pkg.commands.build.command import registry_client
     from docker_pkg.errors import OperationError
     from docker_pkg.planning.states import StateScan
+    from docker_pkg.registry.connect import registry_client
     from docker_pkg.registry.credentials import find_credentials
 
     config = workspace.config
@@ -504,8 +505,8 @@ def _run_lint(args: argparse.Namespace, ctx: Context) -> int:
     directory = Path(args.directory)
     lookup = None
     if not args.offline:
-        from docker_pkg.commands.build.command import registry_client
         from docker_pkg.commands.lint import label_lookup
+        from docker_pkg.registry.connect import registry_client
         from docker_pkg.registry.credentials import find_credentials
 
         engine = _engine_if_reachable()

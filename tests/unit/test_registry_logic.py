@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from docker_pkg.commands.build.command import registry_client
 from docker_pkg.config.settings import config_from_mapping
 from docker_pkg.registry.client import RegistryClient, RetryPolicy, is_loopback, parse_challenge
+from docker_pkg.registry.connect import registry_client
 from docker_pkg.registry.credentials import Credentials, find_credentials
 
 

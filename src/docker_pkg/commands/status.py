@@ -8,11 +8,11 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
-from docker_pkg.commands.build.command import registry_client
 from docker_pkg.config.settings import Config
 from docker_pkg.planning.plan import state_reason
 from docker_pkg.planning.states import StateScan, TagSource
 from docker_pkg.registry.client import RegistryClient
+from docker_pkg.registry.connect import registry_client
 from docker_pkg.registry.credentials import find_credentials
 from docker_pkg.tree.workspace import Workspace
 

@@ -7,14 +7,9 @@ import json
 from collections.abc import Callable
 from typing import Any, TextIO
 
-from docker_pkg.commands.build.command import (
-    EXIT_INTERRUPTED,
-    Setting,
-    _records,
-    _summary,
-    run_info,
-)
-from docker_pkg.commands.build.run import _progress_of, start_run
+from docker_pkg.commands.build.records import records, summary
+from docker_pkg.commands.build.run import progress_of, start_run
+from docker_pkg.commands.build.setting import EXIT_INTERRUPTED, Setting, run_info
 from docker_pkg.errors import EngineError
 from docker_pkg.outputs.pages import live_page
 from docker_pkg.outputs.report import report_document
@@ -57,7 +52,7 @@ def build_platforms(setting: Setting, say: Callable[[str], None], out: TextIO) -
     say("== Step 1: building and publishing images ==")
     published = [n for n, s in states.items() if s.published]
     tasks = run.platform_tasks(plan, {n: setting.everything[n] for n in chain}, published)
-    progress = _progress_of(outputs.progress, run, run.unit_labels(), list(tasks), out)
+    progress = progress_of(outputs.progress, run, run.unit_labels(), list(tasks), out)
 
     def info(status: int, interrupted: bool) -> RunInfo:
         return run_info(setting, status, interrupted, run.log_dir)
@@ -76,12 +71,12 @@ def build_platforms(setting: Setting, say: Callable[[str], None], out: TextIO) -
     failed = any(t.status in (Status.FAILED, Status.SKIPPED) for t in tasks.values())
     status = EXIT_INTERRUPTED if not finished else (1 if failed else 0)
     say("== Build done! ==" if finished else "== Build interrupted ==")
-    _summary(
+    summary(
         say,
         results,
         {n: State.PUBLISHED if s.published else State.TO_BUILD for n, s in states.items()},
     )
-    _records(say, outputs, info(status, not finished), results)
+    records(say, outputs, info(status, not finished), results)
     if outputs.logfile is not None:
         say(f"You can see the logs at ./{outputs.logfile}")
     return status

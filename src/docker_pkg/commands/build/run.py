@@ -6,27 +6,20 @@ from __future__ import annotations
 import contextlib
 from collections import Counter
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
-from docker_pkg.commands.build.command import (
-    Executed,
-    Setting,
-    _announce,
-    _labels,
-    _last_tags,
-    _past_durations,
-    _Plan,
-    _usable_log_dir,
-    _why,
-    chain_order,
-    run_info,
-)
+from docker_pkg.commands.build.explain import announce, reasons
+from docker_pkg.commands.build.records import last_tags, past_durations, usable_log_dir
+from docker_pkg.commands.build.setting import Executed, RunPlan, Setting, chain_order, run_info
 from docker_pkg.engines.endpoint import engine_name
 from docker_pkg.outputs.pages import live_page
 from docker_pkg.outputs.progress import Progress, make_progress
 from docker_pkg.outputs.report import report_document
 from docker_pkg.running.build_run import BuildRun
 from docker_pkg.running.scheduler import Status, Task
+from docker_pkg.tree.definitions import Rendered
+from docker_pkg.tree.workspace import Workspace
 
 Run = TypeVar("Run", bound=BuildRun)
 
@@ -48,11 +41,11 @@ def start_run(
         setting.pool,
         setting.registry,
         setting.options,
-        log_dir=_usable_log_dir(outputs.log_dir, say),
+        log_dir=usable_log_dir(outputs.log_dir, say),
         redactor=setting.redactor,
         keep_failed=outputs.keep_failed,
         credentials=setting.credentials,
-        labels=_labels(setting.workspace, setting.everything, setting.directory, images),
+        labels=image_labels_of(setting.workspace, setting.everything, setting.directory, images),
         external=setting.external,
         platform=platform,
         platforms=platforms,
@@ -61,7 +54,7 @@ def start_run(
 
 def execute_plan(
     setting: Setting,
-    plan: _Plan,
+    plan: RunPlan,
     platform: str,
     *,
     say: Callable[[str], None],
@@ -71,10 +64,10 @@ def execute_plan(
     """Build, verify and publish what ``plan`` holds; the run's logs close with ``stack``."""
     workspace, pool, outputs = setting.workspace, setting.pool, setting.outputs
     assert pool is not None
-    pool.durations = _past_durations(outputs.history)
+    pool.durations = past_durations(outputs.history)
     run = start_run(BuildRun, setting, say, plan.chain, platform=platform)
     stack.callback(run.close_logs)
-    _announce(
+    announce(
         say,
         workspace,
         plan,
@@ -83,7 +76,7 @@ def execute_plan(
     )
     tasks = run.tasks(plan.chain, plan.rendered, plan.states, plan.to_publish)
     progress = _progress(outputs.progress, run, plan, tasks, out)
-    why = _why(workspace, plan, setting.select, run.pulling, _last_tags(outputs.history))
+    why = reasons(workspace, plan, setting.select, run.pulling, last_tags(outputs.history))
 
     def snapshot() -> dict[str, Any]:
         info = run_info(setting, 0, False, run.log_dir)
@@ -98,13 +91,13 @@ def execute_plan(
 
 
 def _progress(
-    mode: str, run: BuildRun, plan: _Plan, tasks: Mapping[str, Task], out: TextIO
+    mode: str, run: BuildRun, plan: RunPlan, tasks: Mapping[str, Task], out: TextIO
 ) -> Progress:
     keys = sorted(tasks, key=lambda k: chain_order(plan.chain)(k.split(":", 1)[1]))
-    return _progress_of(mode, run, run.workspace.labels, keys, out)
+    return progress_of(mode, run, run.workspace.labels, keys, out)
 
 
-def _progress_of(
+def progress_of(
     mode: str, run: BuildRun, labels: dict[str, str], task_keys: list[str], out: TextIO
 ) -> Progress:
     """The view of the run, wired to it: output lines, where each image goes."""
@@ -123,3 +116,17 @@ def _progress_of(
     run.on_placed = progress.placed
     run.on_output = progress.output
     return progress
+
+
+def image_labels_of(
+    workspace: Workspace, rendered: dict[str, Rendered], directory: Path, chain: list[str]
+) -> dict[str, dict[str, str]]:
+    """OCI and fingerprint labels for the images to build, unless ``image_labels: false``
+    (with the classic builder labels cost one more step per image)."""
+    if not workspace.config.image_labels or not chain:
+        return {}
+    from docker_pkg.tree.fingerprint import fingerprints
+    from docker_pkg.tree.labels import git_revision, image_labels
+
+    prints = fingerprints(workspace.graph, rendered, chain)
+    return image_labels(workspace, prints, git_revision(directory))
