@@ -19,7 +19,7 @@ import requests
 import yaml
 
 from docker_pkg.engines.docker_engine import DockerEngine
-from docker_pkg.registry.client import MANIFEST_TYPES
+from docker_pkg.registry.media_types import MANIFEST_TYPES
 from tests.helpers import write_image
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from docker_pkg.registry.client import MANIFEST_TYPES
+from docker_pkg.registry.media_types import MANIFEST_TYPES
 from tests.helpers import write_image
 from tests.integration.conftest import BASE_TEMPLATE, Bed, Project, add_base, containers
 

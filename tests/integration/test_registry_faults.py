@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from docker_pkg.errors import RegistryError
-from docker_pkg.registry.client import RegistryClient, RetryPolicy
+from docker_pkg.registry.client import RegistryClient
 from docker_pkg.registry.credentials import Credentials
+from docker_pkg.registry.session import RetryPolicy
 from tests.helpers import write_image
 from tests.integration.conftest import Bed, Project, add_base
 from tests.integration.peers import FaultyProxy, TokenService

@@ -11,7 +11,7 @@ from docker_pkg.config.settings import config_from_mapping
 from docker_pkg.errors import PublishError
 from docker_pkg.logs import ImageLog
 from docker_pkg.registry.client import ManifestStatus
-from docker_pkg.running import image_work
+from docker_pkg.running import image_push
 from docker_pkg.running.image_work import ImageWork
 from docker_pkg.tree.workspace import Workspace
 from tests.helpers import write_image
@@ -68,7 +68,7 @@ def run(tmp_path: Path, engine: FakeEngine, registry: FakeRegistry) -> Pusher:
 
 @pytest.fixture(autouse=True)
 def no_waiting(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(image_work, "PUSH_BACKOFF", 0.0)
+    monkeypatch.setattr(image_push, "PUSH_BACKOFF", 0.0)
 
 
 def test_transient_failures_are_retried(tmp_path: Path) -> None:
@@ -82,7 +82,7 @@ def test_retries_are_bounded(tmp_path: Path) -> None:
     engine = FakeEngine(["EOF"] * 5)
     with pytest.raises(PublishError, match="EOF"):
         run(tmp_path, engine, FakeRegistry(ManifestStatus(True, DIGEST))).push_one("img")
-    assert len(engine.pushes) == image_work.PUSH_ATTEMPTS
+    assert len(engine.pushes) == image_push.PUSH_ATTEMPTS
 
 
 def test_refusals_are_not_retried(tmp_path: Path) -> None:

@@ -10,9 +10,11 @@ from pathlib import Path
 import pytest
 
 from docker_pkg.config.settings import config_from_mapping
-from docker_pkg.registry.client import RegistryClient, RetryPolicy, is_loopback, parse_challenge
+from docker_pkg.registry.auth import parse_challenge
+from docker_pkg.registry.client import RegistryClient
 from docker_pkg.registry.connect import registry_client
 from docker_pkg.registry.credentials import Credentials, find_credentials
+from docker_pkg.registry.session import RetryPolicy, is_loopback
 
 
 def test_challenges_are_parsed() -> None:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from docker_pkg.errors import DependencyError, ManyErrors
-from docker_pkg.registry.client import DOCKER_LIST, OCI_INDEX, OCI_MANIFEST
+from docker_pkg.registry.media_types import DOCKER_LIST, OCI_INDEX, OCI_MANIFEST
 from docker_pkg.tree.definitions import CONTROL, ImageDefinition
 from docker_pkg.tree.graph import DependencyGraph
 
