@@ -10,9 +10,9 @@ import pytest
 from docker_pkg.config.settings import config_from_mapping
 from docker_pkg.errors import ConfigError, DependencyError
 from docker_pkg.naming import platform_tag
+from docker_pkg.planning.platform_plan import PlatformState, plan_platforms
 from docker_pkg.planning.platforms import Entry, index_body, index_platforms, wanted_platforms
 from docker_pkg.registry.media_types import DOCKER_LIST, OCI_INDEX, OCI_MANIFEST
-from docker_pkg.running.platform_run import PlatformState, plan_platforms
 from docker_pkg.tree.workspace import Workspace
 from tests.helpers import write_image
 

@@ -63,8 +63,8 @@ def _platform_rows(
 ) -> list[dict[str, Any]]:
     """With ``platforms``: each image and where each of its platforms stands."""
     from docker_pkg.engines.pool import EnginePool
+    from docker_pkg.planning.platform_plan import scan_platforms
     from docker_pkg.planning.platforms import wanted_platforms
-    from docker_pkg.running.platform_run import scan_platforms
 
     wanted = wanted_platforms(workspace.definitions, workspace.graph, workspace.config.platforms)
     pool = engine if isinstance(engine, EnginePool) else None

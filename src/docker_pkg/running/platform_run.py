@@ -1,114 +1,26 @@
 """A run that makes images of several platforms: each platform's image is built on an engine
 of that platform, verified and pushed as ``TAG-ARCH``; then ``TAG`` and ``latest`` are
 pushed as an index of every wanted platform, never before each of them is pushed and
-verified. An image is published when ``TAG`` is an index holding all its platforms; one
-that lacks some has only those built, and its index is made again from what the registry
-holds plus the new ones."""
+verified. An image that lacks some platforms has only those built, and its index is made
+again from what the registry holds plus the new ones."""
 
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from docker_pkg.engines.pool import EnginePool, Member
+from docker_pkg.engines.pool import Member
 from docker_pkg.errors import EngineLost, OperationError, PublishError
 from docker_pkg.naming import platform_tag
-from docker_pkg.planning.platforms import Entry, index_body, index_platforms, platform_of
-from docker_pkg.registry.client import RegistryClient
-from docker_pkg.running.build_run import BUILD, PUBLISH, VERIFY, BuildRun
+from docker_pkg.planning.platform_plan import PlatformPlan, PlatformState
+from docker_pkg.planning.platforms import Entry, index_body, platform_of
+from docker_pkg.running.build_run import BuildRun
 from docker_pkg.running.model import ImageResult, Outcome
+from docker_pkg.running.run_tasks import BUILD, PUBLISH, VERIFY
 from docker_pkg.running.scheduler import Status, Task, heights
 from docker_pkg.tree.definitions import Rendered
-from docker_pkg.tree.workspace import Workspace
 
 INDEX = "index"
-
-
-@dataclass
-class PlatformState:
-    """Where an image stands, platform by platform."""
-
-    wanted: tuple[str, ...]
-    in_registry: set[str] = field(default_factory=set)  # TAG-ARCH pushed
-    local: set[str] = field(default_factory=set)  # built on an engine of that platform
-    published: bool = False  # TAG is an index of every wanted platform
-
-
-def scan_platforms(
-    workspace: Workspace,
-    registry: RegistryClient | None,
-    pool: EnginePool | None,
-    wanted: Mapping[str, tuple[str, ...]],
-) -> dict[str, PlatformState]:
-    """Each image's state per platform, from the registry and the engines."""
-    if pool is not None:
-        pool.local_tags()
-
-    def state_of(name: str) -> PlatformState:
-        state = PlatformState(wanted[name])
-        label = workspace.label(name)
-        if pool is not None:
-            state.local = {m.platform for m in pool.members if label in m.holds}
-        if registry is None:
-            return state
-        repository = registry.repository_path(workspace.name(name))
-        tag = workspace.definitions[name].tag
-        top = registry.manifest_document(repository, tag)
-        listed = index_platforms(top.document) if top is not None and top.is_index else set()
-        state.published = top is not None and set(state.wanted) <= listed
-        state.in_registry = {
-            p
-            for p in state.wanted
-            if p in listed or registry.manifest(repository, platform_tag(tag, p)).exists
-        }
-        return state
-
-    names = sorted(workspace.definitions)
-    with ThreadPoolExecutor(max_workers=workspace.config.scan_workers) as threads:
-        return dict(zip(names, threads.map(state_of, names), strict=True))
-
-
-@dataclass(frozen=True)
-class PlatformPlan:
-    builds: list[tuple[str, str]]  # (image, platform), parents first
-    pushes: list[tuple[str, str]]
-    indexes: list[str]  # images whose TAG is to be (re)made
-
-
-def plan_platforms(
-    workspace: Workspace,
-    states: Mapping[str, PlatformState],
-    select: str | None,
-    publishing: bool,
-) -> PlatformPlan:
-    """What to build, push and index (pure, given the states)."""
-    graph = workspace.graph
-    labels = workspace.labels
-    chosen = {n for n in labels if select is None or fnmatch.fnmatchcase(labels[n], select)}
-    needed: set[tuple[str, str]] = set()
-    for name in chosen:
-        state = states[name]
-        for platform in state.wanted:
-            if platform not in state.in_registry | state.local:
-                needed.add((name, platform))
-    for name, platform in list(needed):
-        for ancestor in graph.ancestors(name):
-            done = states[ancestor].in_registry | states[ancestor].local
-            if platform not in done:
-                needed.add((ancestor, platform))
-    order = {n: i for i, n in enumerate(graph.order())}
-    builds = sorted(needed, key=lambda pair: (order[pair[0]], pair[1]))
-    if not publishing:
-        return PlatformPlan(builds, [], [])
-    indexes = [
-        n
-        for n in graph.order()
-        if not states[n].published and (n in chosen or any(b[0] == n for b in builds))
-    ]
-    pushes = [(n, p) for n in indexes for p in states[n].wanted if p not in states[n].in_registry]
-    return PlatformPlan(builds, pushes, indexes)
 
 
 def unit(name: str, platform: str) -> str:
@@ -119,8 +31,7 @@ def unit(name: str, platform: str) -> str:
 class PlatformRun(BuildRun):
     """A :class:`BuildRun` whose images are indexes of several platforms."""
 
-    _built: dict[str, list[str]] = field(default_factory=dict)  # image -> engines
-    _index_digest: dict[str, str] = field(default_factory=dict)
+    _index_digest: dict[str, str] = field(default_factory=dict)  # one writer per key
     _unit_labels: dict[str, str] = field(default_factory=dict)
 
     def unit_labels(self) -> dict[str, str]:
@@ -143,23 +54,40 @@ class PlatformRun(BuildRun):
             repository,
             platform_tag(definition.tag, member.platform),
         )
-        with self._lock:
-            self._built.setdefault(name, []).append(member.name)
+        self.records.built_on(name, member.name)
 
     def platform_tasks(
         self, plan: PlatformPlan, rendered: Mapping[str, Rendered], published: Sequence[str]
     ) -> dict[str, Task]:
+        """The build, push and index tasks of ``plan``, with their dependencies."""
+        self.engines.note_published(published)
+        tasks = self._build_tasks(plan, rendered)
+        building = set(plan.builds)
+        for name, platform in plan.pushes:
+            key = f"{PUBLISH}:{unit(name, platform)}"
+            built = (name, platform) in building
+            after = (f"{BUILD}:{unit(name, platform)}",) if built else ()
+            tasks[key] = Task(key, PUBLISH, after, self._push_task(name, platform, built))
+        indexing = set(plan.indexes)
         graph = self.workspace.graph
-        with self._lock:
-            self._published |= {self.workspace.label(n) for n in published}
+        for name in plan.indexes:
+            deps = tuple(
+                [f"{PUBLISH}:{unit(name, p)}" for n, p in plan.pushes if n == name]
+                + [f"{INDEX}:{a}" for a in sorted(graph.ancestors(name) & indexing)]
+            )
+            tasks[f"{INDEX}:{name}"] = Task(f"{INDEX}:{name}", INDEX, deps, self._index_task(name))
+        return tasks
+
+    def _build_tasks(self, plan: PlatformPlan, rendered: Mapping[str, Rendered]) -> dict[str, Task]:
+        """One build task per image and platform, after its ancestors of that platform."""
+        graph = self.workspace.graph
         building = set(plan.builds)
         children: dict[str, list[str]] = {}
         for name, platform in plan.builds:
             for parent in graph.parents[name]:
                 if (parent, platform) in building:
                     children.setdefault(unit(parent, platform), []).append(unit(name, platform))
-        units = [unit(n, p) for n, p in plan.builds]
-        priority = heights(children, units)
+        priority = heights(children, [unit(n, p) for n, p in plan.builds])
         tasks: dict[str, Task] = {}
         for name, platform in plan.builds:
             deps = tuple(
@@ -168,25 +96,8 @@ class PlatformRun(BuildRun):
                 if (a, platform) in building
             )
             key = f"{BUILD}:{unit(name, platform)}"
-            tasks[key] = Task(
-                key,
-                BUILD,
-                deps,
-                self._build_task(name, rendered[name], platform),
-                priority=priority[unit(name, platform)],
-            )
-        for name, platform in plan.pushes:
-            key = f"{PUBLISH}:{unit(name, platform)}"
-            built = (name, platform) in building
-            deps = (f"{BUILD}:{unit(name, platform)}",) if built else ()
-            tasks[key] = Task(key, PUBLISH, deps, self._push_task(name, platform, built))
-        indexing = set(plan.indexes)
-        for name in plan.indexes:
-            deps = tuple(
-                [f"{PUBLISH}:{unit(name, p)}" for n, p in plan.pushes if n == name]
-                + [f"{INDEX}:{a}" for a in sorted(graph.ancestors(name) & indexing)]
-            )
-            tasks[f"{INDEX}:{name}"] = Task(f"{INDEX}:{name}", INDEX, deps, self._index_task(name))
+            work = self._build_task(name, rendered[name], platform)
+            tasks[key] = Task(key, BUILD, deps, work, priority=priority[unit(name, platform)])
         return tasks
 
     def _push_task(self, name: str, platform: str, verified: bool) -> Callable[[], str | None]:
@@ -202,9 +113,9 @@ class PlatformRun(BuildRun):
             tag = platform_tag(self.workspace.definitions[name].tag, platform)
             try:
                 if not verified:
-                    with self._phase(name, self._phase_name(VERIFY, platform)):
+                    with self.records.phase(name, self.phase_name(VERIFY, platform)):
                         self.work.verify(name, member.engine, platform)
-                with self._phase(name, self._phase_name(PUBLISH, platform)):
+                with self.records.phase(name, self.phase_name(PUBLISH, platform)):
                     return self.work.push_tag(name, member.engine, tag)
             except EngineLost as exc:
                 self.pool.mark_lost(member)
@@ -221,42 +132,44 @@ class PlatformRun(BuildRun):
         pushed now and those the registry held already)."""
 
         def run() -> str:
-            registry = self.registry
-            assert registry is not None
-            repository = registry.repository_path(self.workspace.name(name))
-            tag = self.workspace.definitions[name].tag
-            entries = []
-            with self._phase(name, PUBLISH):
-                for platform in self._wanted(name):
-                    document = registry.manifest_document(repository, platform_tag(tag, platform))
-                    if document is None:
-                        raise PublishError(
-                            f"{repository}:{platform_tag(tag, platform)} is not in the registry"
-                        )
-                    found = platform_of(registry.config_of(repository, document))
-                    if found != platform:
-                        raise PublishError(
-                            f"{repository}:{platform_tag(tag, platform)} is an image for "
-                            f"{found}, not {platform}"
-                        )
-                    entries.append(
-                        Entry(document.media_type, document.digest, document.size, platform)
-                    )
-                kind, body = index_body(entries)
-                digest = registry.put_manifest(repository, tag, kind, body)
-                registry.put_manifest(repository, "latest", kind, body)
-            self.image_logger(name).info(
-                "Published %s:%s as an index of %s",
-                repository,
-                tag,
-                ", ".join(e.platform for e in entries),
-            )
-            with self._lock:
-                self._published.add(self.workspace.label(name))
-                self._index_digest[name] = digest
+            with self.records.phase(name, PUBLISH):
+                digest = self._push_index(name)
+            self.engines.note_published([name])
+            self._index_digest[name] = digest
             return digest
 
         return run
+
+    def _push_index(self, name: str) -> str:
+        """Put the index of ``name`` as TAG and ``latest``; its digest."""
+        registry = self.registry
+        assert registry is not None
+        repository = registry.repository_path(self.workspace.name(name))
+        tag = self.workspace.definitions[name].tag
+        entries = []
+        for platform in self._wanted(name):
+            document = registry.manifest_document(repository, platform_tag(tag, platform))
+            if document is None:
+                raise PublishError(
+                    f"{repository}:{platform_tag(tag, platform)} is not in the registry"
+                )
+            found = platform_of(registry.config_of(repository, document))
+            if found != platform:
+                raise PublishError(
+                    f"{repository}:{platform_tag(tag, platform)} is an image for "
+                    f"{found}, not {platform}"
+                )
+            entries.append(Entry(document.media_type, document.digest, document.size, platform))
+        kind, body = index_body(entries)
+        digest = registry.put_manifest(repository, tag, kind, body)
+        registry.put_manifest(repository, "latest", kind, body)
+        self.image_logger(name).info(
+            "Published %s:%s as an index of %s",
+            repository,
+            tag,
+            ", ".join(e.platform for e in entries),
+        )
+        return digest
 
     def _wanted(self, name: str) -> tuple[str, ...]:
         definition = self.workspace.definitions[name]
@@ -285,44 +198,43 @@ class PlatformRun(BuildRun):
         graph = self.workspace.graph
         for name in graph.order():
             own = [t for k, t in tasks.items() if k.split(":", 1)[1].split("@")[0] == name]
-            state = states[name]
             result = ImageResult(
                 name,
                 self.workspace.label(name),
-                Outcome.PUBLISHED if state.published else Outcome.BUILT,
+                Outcome.PUBLISHED if states[name].published else Outcome.BUILT,
                 parents=graph.parents[name],
                 why=(why or {}).get(name, ""),
             )
-            if state.published:
+            if states[name].published:
                 result.reason = "already in the registry, every platform"
-            finished = [t for t in own if t.status not in (Status.PENDING, Status.RUNNING)]
-            started = [t.started for t in own if t.started]
-            ended = [t.ended for t in finished if t.ended]
-            result.started = min(started) if started else None
-            result.ended = max(ended) if ended else None
-            failed = next((t for t in own if t.status is Status.FAILED), None)
-            skipped = next((t for t in own if t.status is Status.SKIPPED), None)
             index = tasks.get(f"{INDEX}:{name}")
-            if failed is not None:
-                result.outcome, result.reason = Outcome.FAILED, failed.reason
-            elif skipped is not None:
-                result.outcome, result.reason = Outcome.SKIPPED, skipped.reason
-            elif index is not None and index.status is Status.DONE:
-                result.outcome, result.pushed = Outcome.PUBLISHED, True
-                result.digest = self._index_digest.get(name)
-            elif any(t.kind == BUILD and t.status is Status.DONE for t in own):
-                result.outcome = Outcome.VERIFIED
-            result.image_id = next(
-                (str(t.value) for t in own if t.kind == BUILD and t.status is Status.DONE), None
-            )
-            if name in self._logs:
-                result.log_file = self._logs[name].path
-            with self._lock:
-                result.phases.update(self._phases.get(name, {}))
-                engines = self._built.get(name, [])
-            result.engine = ",".join(sorted(set(engines))) or None
-            result.retries = [
-                r for p in self.platforms for r in self._retries.get(unit(name, p), [])
-            ]
+            fold_platforms(result, own, index, self._index_digest.get(name))
+            units = [unit(name, p) for p in self.platforms]
+            self.records.fill(result, units, every_engine=True)
             results.append(result)
         return results
+
+
+def fold_platforms(
+    result: ImageResult, own: list[Task], index: Task | None, index_digest: str | None
+) -> None:
+    """The outcome of an image from the tasks of its platforms and its index."""
+    finished = [t for t in own if t.status not in (Status.PENDING, Status.RUNNING)]
+    started = [t.started for t in own if t.started]
+    ended = [t.ended for t in finished if t.ended]
+    result.started = min(started) if started else None
+    result.ended = max(ended) if ended else None
+    failed = next((t for t in own if t.status is Status.FAILED), None)
+    skipped = next((t for t in own if t.status is Status.SKIPPED), None)
+    if failed is not None:
+        result.outcome, result.reason = Outcome.FAILED, failed.reason
+    elif skipped is not None:
+        result.outcome, result.reason = Outcome.SKIPPED, skipped.reason
+    elif index is not None and index.status is Status.DONE:
+        result.outcome, result.pushed = Outcome.PUBLISHED, True
+        result.digest = index_digest
+    elif any(t.kind == BUILD and t.status is Status.DONE for t in own):
+        result.outcome = Outcome.VERIFIED
+    result.image_id = next(
+        (str(t.value) for t in own if t.kind == BUILD and t.status is Status.DONE), None
+    )

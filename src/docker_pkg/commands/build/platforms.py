@@ -14,9 +14,10 @@ from docker_pkg.errors import EngineError
 from docker_pkg.outputs.pages import live_page
 from docker_pkg.outputs.report import report_document
 from docker_pkg.planning.plan import State
+from docker_pkg.planning.platform_plan import plan_platforms, scan_platforms
 from docker_pkg.planning.platforms import wanted_platforms
 from docker_pkg.running.model import RunInfo
-from docker_pkg.running.platform_run import PlatformRun, plan_platforms, scan_platforms
+from docker_pkg.running.platform_run import PlatformRun
 from docker_pkg.running.scheduler import Status
 from docker_pkg.tree.workspace import Workspace
 
