@@ -34,7 +34,7 @@ from pathlib import Path
 
 from benchmark import OURS, ROOT, ensure_reference, generate_tree, remove_namespace
 
-from docker_pkg.cli import default_jobs
+from docker_pkg.arguments import default_jobs
 
 ENTRY = """{name} ({version}) wikimedia; urgency=medium
 

@@ -14,7 +14,7 @@ import sys
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 
-from docker_pkg.cli import default_jobs
+from docker_pkg.arguments import default_jobs
 from docker_pkg.engines.builders import BUILDKIT
 from docker_pkg.engines.docker_engine import DockerEngine
 from docker_pkg.engines.values import BuildRequest

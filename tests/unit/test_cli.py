@@ -142,7 +142,7 @@ def test_a_build_that_builds_nothing_loads_neither_build_machinery_nor_unneeded_
 
 
 def test_update_scheme_choices_are_the_schemes() -> None:
-    from docker_pkg.cli import UPDATE_SCHEMES
+    from docker_pkg.arguments import UPDATE_SCHEMES
     from docker_pkg.tree.versions import Scheme
 
     assert tuple(s.value for s in Scheme) == UPDATE_SCHEMES
