@@ -26,19 +26,20 @@ def code_signature(libraries: tuple[str, ...]) -> tuple[object, ...]:
 
 @functools.cache
 def _package_signature() -> tuple[object, ...]:
-    signature: list[object] = []
-    root = Path(__file__).parent
-    folders = [root]
-    while folders:
-        folder = folders.pop()
-        with os.scandir(folder) as entries:
-            for entry in sorted(entries, key=lambda e: e.name):
-                if entry.name.endswith(".py"):
+    signature: list[tuple[str, int, int]] = []
+    root = os.path.dirname(__file__)
+    pending = [""]  # folders of the package, relative to it, each ending with "/"
+    while pending:
+        folder = pending.pop()
+        with os.scandir(root + "/" + folder) as entries:
+            for entry in entries:
+                name = entry.name
+                if name.endswith(".py"):
                     info = entry.stat()
-                    where = os.path.relpath(entry.path, root)
-                    signature.append((where, info.st_size, info.st_mtime_ns))
-                elif entry.is_dir() and entry.name != "__pycache__":
-                    folders.append(Path(entry.path))
+                    signature.append((folder + name, info.st_size, info.st_mtime_ns))
+                elif name != "__pycache__" and entry.is_dir():
+                    pending.append(folder + name + "/")
+    signature.sort()
     return tuple(signature)
 
 

@@ -21,7 +21,6 @@ from docker_pkg.config.settings import Config, load_config, state_dir
 from docker_pkg.errors import DockerPkgError, EngineError
 from docker_pkg.logs import DEFAULT_LOGFILE, RedactSecrets, setup_logging
 from docker_pkg.naming import tag_suffix
-from docker_pkg.running.lock import RunLock
 
 if TYPE_CHECKING:
     from docker_pkg.engines.docker_engine import DockerEngine
@@ -166,6 +165,8 @@ def _run_build(args: argparse.Namespace, ctx: Context) -> int:
     lock = None
     if pool is not None:
         where = ",".join(sorted(m.address for m in pool.members))
+        from docker_pkg.running.lock import RunLock
+
         lock = RunLock(state_dir(os.environ) / "locks", directory, where, wait=args.wait)
     return build(
         config=ctx.config,

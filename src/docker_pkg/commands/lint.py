@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from docker_pkg.config.settings import Config
-from docker_pkg.engines.interface import Engine
 from docker_pkg.errors import OperationError, UsageError
 from docker_pkg.registry.client import RegistryClient
 from docker_pkg.tree.lint import Finding, LabelLookup, Severity, lint
+
+if TYPE_CHECKING:
+    from docker_pkg.engines.interface import Engine
 
 
 def label_lookup(engine: Engine | None, registry: RegistryClient | None) -> LabelLookup:

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from docker_pkg.commands import printer
 from docker_pkg.config.settings import Config
-from docker_pkg.engines.interface import Engine
 from docker_pkg.errors import EngineError
 from docker_pkg.planning.plan import selection
 from docker_pkg.planning.prune import PruneTarget, stale_references
 from docker_pkg.tree.workspace import Workspace
+
+if TYPE_CHECKING:
+    from docker_pkg.engines.interface import Engine
 
 log = logging.getLogger(__name__)
 

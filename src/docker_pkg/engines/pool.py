@@ -9,13 +9,16 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from docker_pkg.config.settings import EngineSpec
 from docker_pkg.engines.docker_engine import DockerEngine
 from docker_pkg.engines.endpoint import TLSFiles
-from docker_pkg.engines.interface import Engine
-from docker_pkg.engines.placement import Candidate, choose
 from docker_pkg.errors import Cancelled, EngineError, OperationError
+
+if TYPE_CHECKING:
+    from docker_pkg.engines.interface import Engine
+    from docker_pkg.engines.placement import Candidate
 
 log = logging.getLogger(__name__)
 
@@ -174,6 +177,8 @@ class EnginePool:
         exclude: Iterable[Member] = (),
     ) -> Member:
         """A slot on the engine placement chooses; waits while the choice is to wait."""
+        from docker_pkg.engines.placement import choose  # a run with nothing to build needs none
+
         wanted = list(parents)
         sizes = {label: self.size(label) for label in wanted}
         excluded = list(exclude)
@@ -197,6 +202,8 @@ class EnginePool:
     def _candidate(
         self, member: Member, parents: list[str], sizes: Mapping[str, int], now: float
     ) -> Candidate:
+        from docker_pkg.engines.placement import Candidate
+
         missing = [p for p in parents if p not in member.holds]
         busy_for = None
         typical = self._typical

@@ -8,9 +8,9 @@ import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from docker_pkg.engines.builders import CLASSIC
-from docker_pkg.engines.interface import Engine
 from docker_pkg.engines.values import BuildRequest
 from docker_pkg.errors import EngineLost, OperationError
 from docker_pkg.logs import ImageLog
@@ -18,6 +18,9 @@ from docker_pkg.running.artifacts import ARTIFACTS, extract_artifacts
 from docker_pkg.tree.context import stream_context
 from docker_pkg.tree.definitions import Rendered
 from docker_pkg.tree.workspace import Workspace
+
+if TYPE_CHECKING:
+    from docker_pkg.engines.interface import Engine
 
 log = logging.getLogger(__name__)
 

@@ -7,8 +7,8 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from docker_pkg.engines.interface import Engine
 from docker_pkg.errors import PublishError
 from docker_pkg.logs import ImageLog
 from docker_pkg.registry.client import RegistryClient
@@ -21,6 +21,9 @@ PERMANENT_PUSH_FAILURE = re.compile(
     r"denied|unauthori[sz]ed|forbidden|authentication required|not allowed|\b40[0-35-9]\b",
     re.IGNORECASE,
 )
+
+if TYPE_CHECKING:
+    from docker_pkg.engines.interface import Engine
 
 
 @dataclass

@@ -12,9 +12,9 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from docker_pkg.engines.builders import CLASSIC
-from docker_pkg.engines.interface import Engine
 from docker_pkg.logs import ImageLog
 from docker_pkg.registry.client import RegistryClient
 from docker_pkg.registry.credentials import Credentials
@@ -28,6 +28,9 @@ from docker_pkg.running.verify import (
 )
 from docker_pkg.tree.definitions import Rendered
 from docker_pkg.tree.workspace import Workspace
+
+if TYPE_CHECKING:
+    from docker_pkg.engines.interface import Engine
 
 
 @dataclass

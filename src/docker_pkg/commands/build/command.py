@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from docker_pkg.commands import printer
 from docker_pkg.commands.build.explain import announce, dry_run, estimate, say_external
@@ -25,17 +25,19 @@ from docker_pkg.commands.build.setting import (
 )
 from docker_pkg.config.settings import Config
 from docker_pkg.engines.builders import BUILDKIT, choose_builder
-from docker_pkg.engines.interface import Engine
 from docker_pkg.engines.pool import EnginePool
 from docker_pkg.errors import EngineError, UsageError
 from docker_pkg.logs import RedactSecrets
 from docker_pkg.planning.plan import build_chain, publish_candidates
 from docker_pkg.planning.states import StateScan
 from docker_pkg.registry.connect import registry_client, run_credentials
-from docker_pkg.running.lock import RunLock
 from docker_pkg.running.model import BuildOptions, plan_results
 from docker_pkg.tree.definitions import Rendered
 from docker_pkg.tree.workspace import Workspace
+
+if TYPE_CHECKING:
+    from docker_pkg.engines.interface import Engine
+    from docker_pkg.running.lock import RunLock
 
 log = logging.getLogger(__name__)
 
