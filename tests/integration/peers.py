@@ -37,6 +37,7 @@ class TokenService:
     service: str = "docker-pkg-test"
     issuer: str = "docker-pkg-test-issuer"
     requests: list[dict[str, Any]] = field(default_factory=list)
+    issued: list[str] = field(default_factory=list)  # every token handed out
 
     def __post_init__(self) -> None:
         self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -78,7 +79,9 @@ class TokenService:
         }
         signing = f"{_b64url(json.dumps(header).encode())}.{_b64url(json.dumps(claims).encode())}"
         signature = self.key.sign(signing.encode(), padding.PKCS1v15(), hashes.SHA256())
-        return f"{signing}.{_b64url(signature)}"
+        token = f"{signing}.{_b64url(signature)}"
+        self.issued.append(token)
+        return token
 
     @contextmanager
     def serving(self) -> Iterator[str]:

@@ -148,6 +148,52 @@ def test_a_configuration_parsed_once_comes_from_the_cache_until_a_byte_changes(
 
 
 @pytest.mark.parametrize(
+    "line",
+    [
+        "password: Pw-1-plain",
+        "password: 'Pw-1-single'",
+        'password: "Pw-1-double"  # a comment',
+        "{registry: reg.example, password: Pw-1-flow}",
+    ],
+)
+def test_a_kept_configuration_holds_no_password_and_reads_it_from_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, line: str
+) -> None:
+    env = {"HOME": str(tmp_path), "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    path = tmp_path / "config.yaml"
+    body = line if line.startswith("{") else f"registry: reg.example\nusername: u\n{line}"
+    path.write_text(body + "\n")
+    first, parsed = _load_noting_parses(path, env, monkeypatch)
+    again, parsed_again = _load_noting_parses(path, env, monkeypatch)
+    assert (parsed, parsed_again) == (1, 0)
+    assert first.password.startswith("Pw-1-")  # type: ignore[attr-defined]
+    assert again == first
+    kept = list((tmp_path / "cache").rglob("*.json"))
+    assert kept
+    assert not [k for k in kept if b"Pw-1-" in k.read_bytes()]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'password: "Pw-\\x41-escaped"\n',  # the file does not hold the value as it is
+        "password: >\n  Pw-folded\n  over lines\n",
+        "password: 12345\n",  # not a string
+    ],
+)
+def test_a_password_not_written_as_it_is_keeps_its_configuration_out_of_the_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str
+) -> None:
+    env = {"HOME": str(tmp_path), "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    path = tmp_path / "config.yaml"
+    path.write_text("registry: reg.example\nusername: u\n" + text)
+    for _ in range(2):
+        _, parsed = _load_noting_parses(path, env, monkeypatch)
+        assert parsed == 1
+    assert not list((tmp_path / "cache").rglob("*.json"))
+
+
+@pytest.mark.parametrize(
     "text",
     [
         "registry: reg.example\nrelease: 2026-11-30\n",  # a date

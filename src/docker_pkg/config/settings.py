@@ -21,7 +21,9 @@ from docker_pkg.errors import ConfigError
 from docker_pkg.files import decode_text, digest, read_bytes
 from docker_pkg.naming import is_valid_platform, is_valid_short_name
 
-PARSE_FORMAT = 1  # of a parsed configuration kept in the cache
+PARSE_FORMAT = 2  # of a parsed configuration kept in the cache
+# Configuration keys whose values are never written to any file docker-pkg keeps.
+SECRET_KEYS = ("password",)
 
 DEFAULTS: Mapping[str, Any] = {
     "registry": "",
@@ -153,15 +155,62 @@ def _read_yaml(path: Path, cache: Path | None) -> tuple[dict[str, Any], dict[str
     if cache is not None:
         key = json.dumps([PARSE_FORMAT, code_signature(("yaml",)), digest(raw)])
         kept_at = cache / f"{hashlib.sha256(key.encode()).hexdigest()[:32]}.json"
-        kept = read_json(kept_at)
-        if isinstance(kept, dict) and isinstance(kept.get("data"), dict):
-            return kept["data"], kept.get("lines") or {}
+        kept = _from_cache(read_json(kept_at), text)
+        if kept is not None:
+            return kept
     from docker_pkg.config.yaml_file import parse_mapping
 
     data, lines = parse_mapping(text, path)
     if kept_at is not None and _survives_json(data):
-        write_json(kept_at, {"data": data, "lines": lines})
+        spans = _secret_spans(data, lines, text)
+        if spans is not None:
+            public = {k: (None if k in spans else v) for k, v in data.items()}
+            write_json(kept_at, {"data": public, "lines": lines, "secrets": spans})
     return data, lines
+
+
+def _secret_spans(
+    data: Mapping[str, Any], lines: Mapping[str, int], text: str
+) -> dict[str, list[int]] | None:
+    """Where in ``text`` each secret value stands, as [start, end] character offsets, so a
+    kept parse holds none of them and takes them from the file (of the very same bytes)
+    each time; None when one cannot be found that way (the parse is then not kept)."""
+    spans = {}
+    for key in SECRET_KEYS:
+        value = data.get(key)
+        if value is None or value == "":
+            continue
+        if not isinstance(value, str) or key not in lines:
+            return None
+        line_start = 0
+        for _ in range(lines[key] - 1):
+            line_start = text.find("\n", line_start) + 1
+        line_end = text.find("\n", line_start)
+        line = text[line_start : len(text) if line_end < 0 else line_end]
+        after_key = line.find(":") + 1
+        found = line.find(value, after_key)
+        if after_key == 0 or found < 0 or line.find(value, found + 1) >= 0:
+            return None
+        start = line_start + found
+        spans[key] = [start, start + len(value)]
+    return spans
+
+
+def _from_cache(kept: Any, text: str) -> tuple[dict[str, Any], dict[str, int]] | None:
+    """A kept parse with its secrets read back from ``text``; None when there is none."""
+    if not isinstance(kept, dict) or not isinstance(kept.get("data"), dict):
+        return None
+    data: dict[str, Any] = kept["data"]
+    spans = kept.get("secrets") or {}
+    if not isinstance(spans, dict):
+        return None
+    for key, span in spans.items():
+        if not (
+            isinstance(span, list) and len(span) == 2 and all(isinstance(i, int) for i in span)
+        ):
+            return None
+        data[key] = text[span[0] : span[1]]
+    return data, kept.get("lines") or {}
 
 
 def _survives_json(data: dict[str, Any]) -> bool:
