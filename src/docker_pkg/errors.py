@@ -104,6 +104,16 @@ class RegistryError(OperationError):
     """A registry cannot be reached or refused a request."""
 
 
+class RegistryAnswerError(RegistryError):
+    """A registry answered one request with a server error, again and again (e.g. a tag
+    left broken by a registry killed while writing it): about that request's image, not
+    necessarily about the registry."""
+
+    def __init__(self, message: str, status: int):
+        super().__init__(message)
+        self.status = status
+
+
 class PublishError(OperationError):
     """An image could not be pushed."""
 

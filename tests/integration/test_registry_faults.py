@@ -6,6 +6,7 @@ import base64
 import json
 import os
 import stat
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -184,3 +185,73 @@ def test_a_registry_that_never_recovers_fails_cleanly(project: Project, busybox:
     assert f"registry {address} answered HTTP 503 (gave up after" in result.stderr
     assert "Traceback" not in result.stderr
     assert "Successfully published" not in result.stdout
+
+
+@pytest.fixture
+def side_registry(bed: Bed) -> Iterator[tuple[str, Path]]:
+    """A registry of this test's own, and the folder where it keeps its files."""
+    side = bed.module.Testbed()
+    try:
+        address = side.start_registry()
+        yield address, side.root / f"registry-{address.rsplit(':', 1)[1]}"
+    finally:
+        side.stop()
+
+
+def _break_tag(storage: Path, namespace: str, name: str, tag: str) -> None:
+    """What a registry killed while writing a tag can leave: an empty link, which makes the
+    registry answer HTTP 500 for that manifest for good."""
+    link = storage / f"docker/registry/v2/repositories/{namespace}/{name}/_manifests/tags"
+    (link / tag / "current" / "link").write_text("")
+
+
+def test_one_broken_tag_costs_that_image_a_push_and_nothing_else(
+    tmp_path: Path, bed: Bed, namespace: str, busybox: Path, side_registry: tuple[str, Path]
+) -> None:
+    address, storage = side_registry
+    project = Project(tmp_path, bed, address, namespace, builder="buildkit")
+    project.images.mkdir()
+    project.write_config()
+    add_base(project, busybox)
+    write_image(project.images, "app", template='FROM {{ "base" | image_tag }}', depends=["base"])
+    write_image(project.images, "leaf", template='FROM {{ "app" | image_tag }}', depends=["app"])
+    project.build(check_code=0)
+    client = RegistryClient(address, policy=RetryPolicy(attempts=2, base=0.01))
+    published = client.manifest(f"{namespace}/leaf", "1.0.0").digest
+
+    _break_tag(storage, namespace, "app", "1.0.0")
+    with pytest.raises(RegistryError, match="HTTP 500"):
+        client.manifest(f"{namespace}/app", "1.0.0")
+    status = project.run("status", "--format", "json", str(project.images), check_code=0)
+    rows = {row["name"]: row for row in json.loads(status.stdout)}
+    assert rows["app"]["state"] == "unknown"
+    assert "HTTP 500" in rows["app"]["why"]
+    assert rows["leaf"]["state"] == "published"
+
+    # The local copy is pushed again: the tag answers, nothing else is built or pushed.
+    again = project.build(check_code=0)
+    assert f"{project.name('app')}:1.0.0: registry {address} answered HTTP 500" in again.stdout
+    assert again.stdout.count("Successfully published image") == 1
+    assert "Built image" not in again.stdout
+    assert client.manifest(f"{namespace}/app", "1.0.0").exists
+    assert client.manifest(f"{namespace}/leaf", "1.0.0").digest == published
+
+    # No local copy left: the image is built again and pushed; its descendant stays.
+    _break_tag(storage, namespace, "app", "1.0.0")
+    subprocess.run(
+        [
+            "docker",
+            "-H",
+            bed.docker_host,
+            "rmi",
+            "-f",
+            f"{project.name('app')}:1.0.0",
+            f"{project.name('app')}:latest",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    rebuilt = project.build(check_code=0)
+    assert rebuilt.stdout.count("Successfully published image") == 1
+    assert client.manifest(f"{namespace}/app", "1.0.0").exists
+    assert client.manifest(f"{namespace}/leaf", "1.0.0").digest == published

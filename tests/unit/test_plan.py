@@ -4,7 +4,13 @@ from pathlib import Path
 
 import pytest
 
-from docker_pkg.planning.plan import State, build_chain, publish_candidates, resolve_state
+from docker_pkg.planning.plan import (
+    State,
+    build_chain,
+    publish_candidates,
+    resolve_state,
+    state_reason,
+)
 from docker_pkg.tree.definitions import ImageDefinition
 from docker_pkg.tree.graph import DependencyGraph
 
@@ -121,3 +127,53 @@ def test_the_engine_is_asked_only_for_images_the_registry_does_not_hold(
     expected_app = State.PUBLISHED if "app" in published else State.BUILT
     expected_base = State.PUBLISHED if "base" in published else State.TO_BUILD
     assert states == {"app": expected_app, "base": expected_base}
+
+
+class _BrokenTagRegistry(_Registry):
+    """A registry answering HTTP 500 about ``broken`` images; ``alive`` or failing all."""
+
+    def __init__(self, published: set[str], broken: set[str], alive: bool = True):
+        super().__init__(published)
+        self.broken = broken
+        self.alive = alive
+
+    def manifest(self, repository: str, tag: str) -> object:
+        from docker_pkg.errors import RegistryAnswerError
+
+        if repository in self.broken:
+            raise RegistryAnswerError(f"answered HTTP 500 for {repository}:{tag}", 500)
+        return super().manifest(repository, tag)
+
+    def check_alive(self) -> None:
+        from docker_pkg.errors import RegistryError
+
+        if not self.alive:
+            raise RegistryError("registry reg.example answered HTTP 500 to GET /v2/")
+
+
+@pytest.mark.parametrize("alive", [True, False])
+def test_a_server_error_about_one_image_costs_that_image_unless_the_registry_is_down(
+    tmp_path: Path, alive: bool
+) -> None:
+    from dataclasses import replace
+
+    from docker_pkg.config.settings import config_from_mapping
+    from docker_pkg.errors import RegistryError
+    from docker_pkg.planning.states import StateScan
+    from docker_pkg.tree.workspace import Workspace
+    from tests.helpers import write_image
+
+    write_image(tmp_path, "base")
+    write_image(tmp_path, "app", depends=["base"])
+    config = replace(config_from_mapping({"registry": "reg.example"}), tree_cache=None)
+    workspace = Workspace.load(tmp_path, config)
+    registry = _BrokenTagRegistry({"base:1.0.0"}, {"app"}, alive=alive)
+    scan = StateScan(workspace, _Engine({"reg.example/app:1.0.0"}), registry)  # type: ignore[arg-type]
+    if not alive:
+        with pytest.raises(RegistryError, match="GET /v2/"):
+            scan.states()
+        return
+    assert scan.states() == {"app": State.BUILT, "base": State.PUBLISHED}
+    assert scan.unanswered == {"app": "answered HTTP 500 for app:1.0.0"}
+    why = state_reason(State.BUILT, True, "reg.example", scan.unanswered["app"])
+    assert why.startswith("unknown in the registry (answered HTTP 500 for app:1.0.0)")

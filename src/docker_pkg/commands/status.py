@@ -40,8 +40,10 @@ def status(
                 {
                     "name": name,
                     "label": workspace.label(name),
-                    "state": states[name].value,
-                    "why": state_reason(states[name], scan.pulling, config.registry),
+                    "state": "unknown" if name in scan.unanswered else states[name].value,
+                    "why": state_reason(
+                        states[name], scan.pulling, config.registry, scan.unanswered.get(name)
+                    ),
                 }
                 for name in workspace.graph.order()
             ]

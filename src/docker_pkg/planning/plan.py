@@ -75,8 +75,13 @@ def publish_candidates(
     return graph.order(candidates)
 
 
-def state_reason(state: State, pull: bool, registry: str) -> str:
-    """Why an image is in its state, in words."""
+def state_reason(state: State, pull: bool, registry: str, unanswered: str | None = None) -> str:
+    """Why an image is in its state, in words; ``unanswered``: what the registry answered
+    when asked about it (a server error), so it counts as not published."""
+    if unanswered is not None:
+        local = {State.BUILT: "in the local engine", State.TO_BUILD: "not in the local engine"}
+        where = local.get(state, "no engine to ask whether it is built locally")
+        return f"unknown in the registry ({unanswered}): taken as not published; {where}"
     if state is State.PUBLISHED:
         return f"its manifest is in {registry}"
     if state is State.BUILT:

@@ -5,9 +5,10 @@ is not in the registry is then of unknown local state."""
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
+from docker_pkg.errors import RegistryAnswerError
 from docker_pkg.planning.plan import State, resolve_state
 from docker_pkg.tree.workspace import Workspace
 
@@ -29,6 +30,9 @@ class StateScan:
     engine: TagSource | None
     registry: RegistryClient | None
     pull: bool = True
+    # image -> what the registry answered about it, when that was a server error again and
+    # again (a broken tag): the image counts as not published, the run goes on.
+    unanswered: dict[str, str] = field(default_factory=dict)
 
     @property
     def pulling(self) -> bool:
@@ -38,7 +42,11 @@ class StateScan:
         if self.registry is None:
             return False
         repository = self.registry.repository_path(self.workspace.name(name))
-        return self.registry.manifest(repository, self.workspace.definitions[name].tag).exists
+        try:
+            return self.registry.manifest(repository, self.workspace.definitions[name].tag).exists
+        except RegistryAnswerError as exc:
+            self.unanswered[name] = str(exc)
+            return False
 
     def states(self) -> dict[str, State]:
         """The state of every image, up to ``scan_workers`` images at a time (fewer for a
@@ -62,4 +70,9 @@ class StateScan:
             return dict.fromkeys(names, State.UNKNOWN)
         workers = max(1, min(self.workspace.config.scan_workers, len(names) // CHECKS_PER_WORKER))
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            return dict(zip(names, pool.map(state_of, names), strict=True))
+            states = dict(zip(names, pool.map(state_of, names), strict=True))
+        if self.unanswered and self.registry is not None:
+            # One image's broken tag costs that image; a registry failing for everything
+            # is one error about the registry.
+            self.registry.check_alive()
+        return states

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from docker_pkg.errors import RegistryError
+from docker_pkg.errors import RegistryAnswerError, RegistryError
 from docker_pkg.registry.credentials import Credentials
 from docker_pkg.registry.media_types import INDEX_TYPES, MANIFEST_TYPES
 from docker_pkg.registry.session import RegistrySession, RetryPolicy
@@ -76,6 +76,13 @@ class RegistryClient:
 
     def close(self) -> None:
         self.session.close()
+
+    def check_alive(self) -> None:
+        """Raise a :class:`RegistryError` unless the registry answers ``GET /v2/`` as a
+        working one does (200, or 401 asking for credentials)."""
+        status = self.session.ping()
+        if status not in (200, 401):
+            raise RegistryError(f"registry {self.registry} answered HTTP {status} to GET /v2/")
 
     def request(
         self,
@@ -183,6 +190,12 @@ class RegistryClient:
             raise RegistryError(
                 f"registry {self.registry} refused access to {repository} "
                 f"(HTTP {response.status_code}): check username and password"
+            )
+        if response.status_code >= 500:
+            raise RegistryAnswerError(
+                f"registry {self.registry} answered HTTP {response.status_code} for "
+                f"{repository}:{tag}",
+                response.status_code,
             )
         if response.status_code != 200:
             raise RegistryError(

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from docker_pkg.errors import RegistryError
+from docker_pkg.errors import RegistryAnswerError, RegistryError
 from docker_pkg.registry.auth import Authenticator
 from docker_pkg.registry.credentials import Credentials
 from docker_pkg.registry.media_types import MANIFEST_TYPES
@@ -141,6 +141,7 @@ class RegistrySession:
         attempt = 0
         while True:
             wait: float | None = None
+            answered: int | None = None
             try:
                 response = self._transport.request(method, url, headers, data)
             except TLSFailure as exc:
@@ -152,15 +153,24 @@ class RegistrySession:
             else:
                 if response.status_code not in RETRIED_STATUS:
                     return response
-                failure = f"registry {self.registry} answered HTTP {response.status_code}"
+                answered = response.status_code
+                failure = f"registry {self.registry} answered HTTP {answered}"
                 wait = retry_after(response)
             attempt += 1
             delay = self.policy.delay(attempt, wait, self._rng)
             spent = self.clock() - started
             if attempt >= self.policy.attempts or spent + delay > self.policy.budget:
-                raise RegistryError(f"{failure} (gave up after {attempt} attempts)")
+                message = f"{failure} (gave up after {attempt} attempts)"
+                if answered is not None:
+                    raise RegistryAnswerError(message, answered)
+                raise RegistryError(message)
             log.info("%s; retrying in %.1fs (attempt %d)", failure, delay, attempt + 1)
             self.sleep(delay)
+
+    def ping(self) -> int:
+        """The status of ``GET /v2/`` (no authentication: a working registry answers 200,
+        or 401 asking for it), retried as every request is."""
+        return self._send("GET", f"{self.base_url}/", {}).status_code
 
     def request(
         self,

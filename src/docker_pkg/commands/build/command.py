@@ -203,7 +203,8 @@ def plan_run(
         if scan.registry is not None and publishing
         else []
     )
-    return RunPlan(states, chain, {n: everything[n] for n in chain}, to_publish)
+    rendered = {n: everything[n] for n in chain}
+    return RunPlan(states, chain, rendered, to_publish, dict(scan.unanswered))
 
 
 def _resolve_builder(

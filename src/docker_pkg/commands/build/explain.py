@@ -54,6 +54,9 @@ def announce(
 ) -> None:
     """What the run is about to do; base images refreshed first (``refresh_bases``: pulls
     them, returning warnings)."""
+    for name, answer in sorted(plan.unanswered.items()):
+        again = ", so it is published again" if name in plan.to_publish else ""
+        say(f" WARNING: {workspace.label(name)}: {answer}; taken as not published{again}")
     say("Will build the following images:")
     for name in plan.chain:
         say(f"* {workspace.label(name)}")
@@ -136,7 +139,8 @@ def reasons(
     registry = workspace.config.registry
     why = {}
     for name in plan.chain:
-        text = f"{reasons[name]}; {state_reason(plan.states[name], pulling, registry)}"
+        state = state_reason(plan.states[name], pulling, registry, plan.unanswered.get(name))
+        text = f"{reasons[name]}; {state}"
         last = (last_tags or {}).get(name)
         tag = workspace.definitions[name].tag
         if last is not None:

@@ -3,8 +3,8 @@ plan, the setting the command worked out, and how the run went."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -48,6 +48,8 @@ class RunPlan:
     chain: list[str]
     rendered: dict[str, Rendered]
     to_publish: list[str]
+    # image -> the registry's server error about it: taken as not published (a broken tag)
+    unanswered: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
