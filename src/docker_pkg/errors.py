@@ -87,9 +87,14 @@ class EngineError(OperationError):
 
 
 class EngineLost(EngineError):
-    """The connection to the engine broke or was refused: the daemon is gone."""
+    """The connection to the engine broke or was refused: the daemon is gone. ``address``
+    names the engine, when known (a move between two engines can lose either)."""
 
     stops_run = True
+
+    def __init__(self, message: str, address: str | None = None):
+        super().__init__(message)
+        self.address = address
 
 
 class BuildError(OperationError):

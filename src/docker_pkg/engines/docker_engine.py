@@ -123,7 +123,7 @@ class DockerEngine:
 
     def _lost(self, what: str, exc: OSError) -> EngineLost:
         reason = str(exc).strip() or type(exc).__name__
-        return EngineLost(f"{what}: lost the engine at {self._base_url} ({reason})")
+        return EngineLost(f"{what}: lost the engine at {self._base_url} ({reason})", self._base_url)
 
     def local_tags(self) -> set[str]:
         """Every ``name:tag`` the engine holds, in one request."""

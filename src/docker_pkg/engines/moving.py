@@ -35,10 +35,13 @@ def bring(
     published: Callable[[str], bool],
     auth: Auth,
     output: logging.Logger | logging.LoggerAdapter[logging.Logger],
+    restore: Callable[[str, Member], None] | None = None,
 ) -> list[str]:
     """Make every image of ``labels`` present on ``member``; returns those it moved. A
     published one is pulled even when present, as the reference refreshes published
-    dependencies before each build."""
+    dependencies before each build. One that no engine of the pool holds any more (its
+    engine was lost) and that is not published is made again on ``member`` by
+    ``restore``, when given."""
     moved = []
     for label in labels:
         held = label in member.holds
@@ -50,6 +53,12 @@ def bring(
             member.engine.pull(label, auth(label), member.emulated)
         else:
             sources = [m for m in pool.holders(label) if m is not member]
+            if not sources and restore is not None:
+                restore(label, member)
+                sources = [m for m in pool.holders(label) if m is not member]
+                if label in member.holds:
+                    moved.append(label)
+                    continue
             if not sources:
                 raise BuildError(
                     f"{label} is needed on engine {member.name}, but no engine of the pool "

@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 
 from docker_pkg.engines.pool import EnginePool, Member
-from docker_pkg.errors import EngineLost, OperationError, PublishError
+from docker_pkg.errors import OperationError
 from docker_pkg.logs import ImageLog
 from docker_pkg.planning.plan import State
 from docker_pkg.registry.client import RegistryClient
@@ -26,7 +26,6 @@ from docker_pkg.running.run_records import RunRecords
 from docker_pkg.running.run_tasks import (
     BUILD,
     PUBLISH,
-    VERIFY,
     apply,
     building,
     chain_tasks,
@@ -60,6 +59,8 @@ class BuildRun:
     platforms: tuple[str, ...] = ()  # set: images of several platforms (PlatformRun)
     on_output: Callable[[str, str], None] = lambda name, line: None
     on_placed: Callable[[str, str], None] = lambda name, engine: None
+    # every image's rendered Dockerfiles: one whose engine was lost may be built again
+    rendered: dict[str, Rendered] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.records = RunRecords(
@@ -91,6 +92,7 @@ class BuildRun:
             several_platforms=bool(self.platforms),
             on_placed=lambda unit, engine: self.on_placed(unit, engine),  # noqa: PLW0108
             built_on=lambda member, name: self.built_on(member, name),  # noqa: PLW0108
+            rendered=self.rendered,
         )
 
     @property
@@ -125,6 +127,7 @@ class BuildRun:
         to_publish: list[str],
     ) -> dict[str, Task]:
         """The build and publish tasks of this run, with their dependencies."""
+        self.rendered.update(rendered)
         self.engines.note_published(n for n, s in states.items() if s is State.PUBLISHED)
         return chain_tasks(
             self.workspace.graph,
@@ -156,28 +159,20 @@ class BuildRun:
         self.records.built_on(name, member.name)
 
     def _publish_task(self, name: str, verified: bool) -> Callable[[], str | None]:
+        def push(member: Member) -> str | None:
+            if not verified:
+                self.engines.verify(member, name)
+            with self.records.phase(name, PUBLISH):
+                return self.work.push(name, member.engine)
+
         def run() -> str | None:
-            output = self.image_logger(name)
-            member = None
             try:
-                member = self.engines.holder(name)
-                if not verified:
-                    with self.records.phase(name, VERIFY):
-                        self.work.verify(name, member.engine, member.platform)
-                with self.records.phase(name, PUBLISH):
-                    digest = self.work.push(name, member.engine)
-                self.engines.note_published([name])
-                return digest
-            except EngineLost as exc:
-                if member is not None:
-                    self.pool.mark_lost(member)
-                output.error("%s", exc)
-                if not self.pool.alive:
-                    raise
-                raise PublishError(str(exc)) from None
+                digest = self.engines.on_holder(name, self.platform, push)
             except OperationError as exc:
-                output.error("%s", exc)
+                self.image_logger(name).error("%s", exc)
                 raise
+            self.engines.note_published([name])
+            return digest
 
         return run
 

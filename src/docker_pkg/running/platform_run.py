@@ -10,13 +10,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from docker_pkg.engines.pool import Member
-from docker_pkg.errors import EngineLost, OperationError, PublishError
+from docker_pkg.errors import OperationError, PublishError
 from docker_pkg.naming import platform_tag
 from docker_pkg.planning.platform_plan import PlatformPlan, PlatformState
 from docker_pkg.planning.platforms import Entry, index_body, platform_of
 from docker_pkg.running.build_run import BuildRun
 from docker_pkg.running.model import ImageResult, Outcome
-from docker_pkg.running.run_tasks import BUILD, PUBLISH, VERIFY
+from docker_pkg.running.run_tasks import BUILD, PUBLISH
 from docker_pkg.running.scheduler import Status, Task, heights
 from docker_pkg.tree.definitions import Rendered
 
@@ -102,27 +102,19 @@ class PlatformRun(BuildRun):
 
     def _push_task(self, name: str, platform: str, verified: bool) -> Callable[[], str | None]:
         """Push ``TAG-ARCH`` from an engine of the platform that holds the image."""
+        tag = platform_tag(self.workspace.definitions[name].tag, platform)
+
+        def push(member: Member) -> str | None:
+            if not verified:
+                self.engines.verify(member, name)
+            with self.records.phase(name, self.phase_name(PUBLISH, platform)):
+                return self.work.push_tag(name, member.engine, tag)
 
         def run() -> str | None:
-            output = self.image_logger(name)
-            label = self.workspace.label(name)
-            holders = [m for m in self.pool.holders(label) if m.platform == platform]
-            if not holders:
-                raise PublishError(f"{label} for {platform} is on no engine left to push it from")
-            member = holders[0]
-            tag = platform_tag(self.workspace.definitions[name].tag, platform)
             try:
-                if not verified:
-                    with self.records.phase(name, self.phase_name(VERIFY, platform)):
-                        self.work.verify(name, member.engine, platform)
-                with self.records.phase(name, self.phase_name(PUBLISH, platform)):
-                    return self.work.push_tag(name, member.engine, tag)
-            except EngineLost as exc:
-                self.pool.mark_lost(member)
-                output.error("%s", exc)
-                raise PublishError(str(exc)) from None
+                return self.engines.on_holder(name, platform, push)
             except OperationError as exc:
-                output.error("%s", exc)
+                self.image_logger(name).error("%s", exc)
                 raise
 
         return run

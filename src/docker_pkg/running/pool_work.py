@@ -1,23 +1,33 @@
 """An image's work on the engines of a pool: built and verified on the engine placement
 chooses, its parents moved there first (pulled when published, else streamed from an engine
-that holds them), tried once more on another engine of its platform when that engine is
-lost; verified and pushed from the engine that holds it."""
+that holds them); verified and pushed from the engine that holds it. What an engine lost
+mid-run took with it is done again elsewhere (:mod:`.engine_loss`)."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
+from typing import TypeVar
 
 from docker_pkg.engines.moving import bring
 from docker_pkg.engines.pool import EnginePool, Member
-from docker_pkg.errors import BuildError, EngineLost, PublishError
+from docker_pkg.errors import (
+    BuildError,
+    EngineLost,
+    OperationError,
+    PublishError,
+    VerifyError,
+)
+from docker_pkg.running.engine_loss import LossLedger, check_alive, lost_member
 from docker_pkg.running.image_work import ImageWork
 from docker_pkg.running.run_records import RunRecords
 from docker_pkg.running.run_tasks import BUILD, MOVE, VERIFY, building
 from docker_pkg.running.scheduler import Task
 from docker_pkg.tree.definitions import Rendered
 from docker_pkg.tree.workspace import Workspace
+
+T = TypeVar("T")
 
 
 class PoolWork:
@@ -34,6 +44,7 @@ class PoolWork:
         several_platforms: bool,
         on_placed: Callable[[str, str], None],
         built_on: Callable[[Member, str], None],
+        rendered: Mapping[str, Rendered],
     ):
         self.workspace = workspace
         self.pool = pool
@@ -43,6 +54,9 @@ class PoolWork:
         self.several_platforms = several_platforms
         self.on_placed = on_placed
         self.built_on = built_on
+        self.rendered = rendered  # of every image: any may have to be built again
+        self.ledger = LossLedger()
+        self._names = {label: name for name, label in workspace.labels.items()}
         self._published: set[str] = set()  # labels in the registry
         self._lock = threading.Lock()
 
@@ -66,10 +80,10 @@ class PoolWork:
 
     def build_somewhere(self, name: str, rendered: Rendered, platform: str) -> str:
         """Build and verify on the engine placement chooses, its parents moved there first;
-        when that engine is lost, once more on another one of the platform."""
+        when an engine the work depends on is lost, again on another one of the platform."""
         label = self.workspace.label(name)
         parents = [self.workspace.label(p) for p in self.workspace.graph.parents[name]]
-        unit = f"{name}@{platform}" if self.several_platforms else name
+        unit = self.unit(name, platform)
         lost: list[Member] = []
         while True:
             member = self.pool.acquire(unit, platform, parents, exclude=lost)
@@ -77,18 +91,59 @@ class PoolWork:
             try:
                 return self._on(member, name, label, parents, rendered)
             except EngineLost as exc:
-                self.pool.mark_lost(member)
-                if not self.pool.alive:
-                    raise
-                self.records.retried(unit, f"{member.name}: {exc}")
-                if lost or not self.pool.serves(platform):
+                gone = self.lose(exc, member, unit, platform, BuildError)
+                if gone in lost:
                     raise BuildError(str(exc)) from None
                 self.records.image_logger(name).warning(
-                    "Engine %s was lost (%s); building again on another engine", member.name, exc
+                    "Engine %s was lost (%s); building again", gone.name, exc
                 )
-                lost.append(member)
+                lost.append(gone)
             finally:
                 self.pool.release(member, unit)
+
+    def unit(self, name: str, platform: str) -> str:
+        return f"{name}@{platform}" if self.several_platforms else name
+
+    def lose(
+        self,
+        exc: EngineLost,
+        near: Member | None,
+        unit: str,
+        platform: str,
+        error: type[OperationError],
+    ) -> Member:
+        """Mark the engine ``exc`` is about as lost and note the retry of ``unit``; raise
+        ``exc`` when no engine is left at all (the run stops), ``error`` when none is left
+        for ``platform``."""
+        gone = lost_member(self.pool, exc, near)
+        if gone is None:
+            raise exc
+        self.pool.mark_lost(gone)
+        if not self.pool.alive:
+            raise exc
+        self.records.retried(unit, f"{gone.name}: {exc}")
+        if not self.pool.serves(platform):
+            raise error(str(exc)) from None
+        return gone
+
+    def on_holder(self, name: str, platform: str, work: Callable[[Member], T]) -> T:
+        """``work`` on an engine that holds ``name``; when an engine it depends on is lost,
+        again on another holder (``name`` built again where no engine holds it any more)."""
+        unit = self.unit(name, platform)
+        lost: list[Member] = []
+        while True:
+            member = None
+            try:
+                member = self.holder(name, platform)
+                return work(member)
+            except EngineLost as exc:
+                gone = self.lose(exc, member, unit, platform, PublishError)
+                if gone in lost:
+                    raise PublishError(str(exc)) from None
+                self.records.image_logger(name).warning(
+                    "Engine %s was lost (%s); publishing from another engine", gone.name, exc
+                )
+                lost.append(gone)
 
     def _on(
         self, member: Member, name: str, label: str, parents: list[str], rendered: Rendered
@@ -101,6 +156,7 @@ class PoolWork:
             published=self.is_published,
             auth=self.auth_for,
             output=self.records.image_logger(name),
+            restore=self.restore,
         )
         if moved:
             self.records.record_phase(name, self.phase_name(MOVE, member.platform), started)
@@ -108,19 +164,52 @@ class PoolWork:
             image_id = self.work.build(name, rendered, member.engine, member.emulated)
         self.pool.record(member, label)
         self.built_on(member, name)
-        with self.records.phase(name, self.phase_name(VERIFY, member.platform)):
-            self.work.verify(name, member.engine, member.platform)
+        self.verify(member, name)
         return image_id
 
-    def holder(self, name: str) -> Member:
+    def verify(self, member: Member, name: str) -> None:
+        """Verify ``name`` on ``member``; a failure whose cause is the engine's loss is that
+        loss, not the image's."""
+        with self.records.phase(name, self.phase_name(VERIFY, member.platform)):
+            try:
+                self.work.verify(name, member.engine, member.platform)
+            except VerifyError as exc:
+                check_alive(member, exc)
+                raise
+
+    def restore(self, label: str, member: Member) -> None:
+        """Build ``label`` again on ``member``, which holds a slot for the work that needs
+        it: its only copy was on an engine that was lost, and it is not published."""
+        name = self._names[label]
+        with self.ledger.image(name):
+            if self.pool.holders(label):
+                return  # made again meanwhile, for another build
+            engines = [m.name for m in self.pool.members if m.lost and label in m.holds]
+            why = f"{label} was only on lost engine(s) {', '.join(engines) or '?'}"
+            self.ledger.again(name, engines, why)
+            self.records.retried(name, f"{why}; built again on {member.name}")
+            self.records.image_logger(name).warning("%s; building it again on %s", why, member.name)
+            parents = [self.workspace.label(p) for p in self.workspace.graph.parents[name]]
+            self._on(member, name, label, parents, self.rendered[name])
+
+    def holder(self, name: str, platform: str) -> Member:
         """The engine to verify and push ``name`` from: the one that built it, else any that
-        holds it."""
+        holds it; when none does any more (lost with its engine), it is built again."""
         label = self.workspace.label(name)
-        holders = self.pool.holders(label)
-        if not holders:
+        holders = [m for m in self.pool.holders(label) if not platform or m.platform == platform]
+        if holders:
+            built_on = self.records.last_engine(name)
+            return next((m for m in holders if m.name == built_on), holders[0])
+        if name not in self.rendered:
             raise PublishError(f"{label} is on no engine left to push it from")
-        built_on = self.records.last_engine(name)
-        return next((m for m in holders if m.name == built_on), holders[0])
+        parents = [self.workspace.label(p) for p in self.workspace.graph.parents[name]]
+        unit = self.unit(name, platform)
+        member = self.pool.acquire(unit, platform, parents)
+        try:
+            self.restore(label, member)
+        finally:
+            self.pool.release(member, unit)
+        return member
 
     def learn_holdings(self, tasks: Mapping[str, Task]) -> None:
         """Which engine holds the parents the builds need. A pool of several lists every

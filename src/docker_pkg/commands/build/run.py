@@ -49,6 +49,7 @@ def start_run(
         external=setting.external,
         platform=platform,
         platforms=platforms,
+        rendered=dict(setting.everything),
     )
 
 

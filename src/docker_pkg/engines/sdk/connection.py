@@ -64,7 +64,7 @@ class Connection:
 
     def lost(self, what: str, exc: BaseException) -> EngineLost:
         reason = str(exc).strip() or type(exc).__name__
-        return EngineLost(f"{what}: lost the engine at {self.address} ({reason})")
+        return EngineLost(f"{what}: lost the engine at {self.address} ({reason})", self.address)
 
     def call(self, what: str, fn: Callable[[], Any]) -> Any:
         """``fn()``, its failures turned into an :class:`EngineError` or, when the engine
