@@ -338,3 +338,68 @@ def test_images_of_two_platforms_published_as_indexes(
     assert status["app"]["state"] == "published"
     assert status["picky"]["state"] == "partial"
     assert status["picky"]["platforms"] == {"linux/amd64": "published", "linux/arm64": "to_build"}
+
+
+# When the doomed engine is killed: the first build under way, then after so many images
+# were published (with work in hand).
+KILL_MOMENTS = [0, 2, 6, 12, 18]
+
+
+def wide_tree(project: Project, busybox: Path) -> int:
+    """24 images: base, 7 children, 16 grandchildren."""
+    add_base(project, busybox)
+    for index in range(7):
+        write_image(
+            project.images,
+            f"child{index}",
+            template=f'FROM {{{{ "base" | image_tag }}}}\nRUN echo child{index} > /who\n',
+            depends=["base"],
+        )
+    for index in range(16):
+        parent = f"child{index % 7}"
+        write_image(
+            project.images,
+            f"grand{index}",
+            template=f'FROM {{{{ "{parent}" | image_tag }}}}\nRUN test "$(cat /who)" = {parent}\n',
+            depends=[parent],
+        )
+    return 24
+
+
+@pytest.mark.parametrize("moment", KILL_MOMENTS)
+def test_an_engine_killed_at_seeded_moments_costs_no_image(
+    project: Project, busybox: Path, side: Any, moment: int
+) -> None:
+    if project.builder != "buildkit":
+        pytest.skip("losing an engine does not depend on the builder")
+    doomed = side.start_side_engine(f"doomed{moment}")
+    survivor = side.start_side_engine("steady")
+    count = wide_tree(project, busybox)
+    project.write_config(
+        engines=[
+            {"name": "doomed", "url": doomed.docker_host, "jobs": 1},
+            {"name": "steady", "url": survivor.docker_host, "jobs": 1},
+        ]
+    )
+    report_path = project.root / "report.json"
+    proc = project.start_build("--report", str(report_path))
+    assert proc.stdout is not None
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        published = sum("Successfully published image" in x for x in lines)
+        started = any(line.startswith("... building") for line in lines)
+        if (moment == 0 and started) or (moment and published >= moment):
+            doomed.kill()
+            break
+    out, err = proc.communicate(timeout=600)
+    output = "".join(lines) + out + err
+    assert proc.returncode == 0, output
+    assert "Traceback" not in output
+    images = {i["name"]: i for i in json.loads(report_path.read_text())["images"]}
+    assert len(images) == count
+    assert {i["state"] for i in images.values()} == {"published"}, output
+    for name in images:
+        assert project.manifest_status(name, "1.0.0") == 200
+    for image in images.values():
+        assert all(why.startswith("doomed: ") for why in image["retries"]), image
