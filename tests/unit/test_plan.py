@@ -177,3 +177,22 @@ def test_a_server_error_about_one_image_costs_that_image_unless_the_registry_is_
     assert scan.unanswered == {"app": "answered HTTP 500 for app:1.0.0"}
     why = state_reason(State.BUILT, True, "reg.example", scan.unanswered["app"])
     assert why.startswith("unknown in the registry (answered HTTP 500 for app:1.0.0)")
+
+
+def test_a_tag_from_a_build_that_did_not_finish_is_built_again(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from docker_pkg.config.settings import config_from_mapping
+    from docker_pkg.planning.states import StateScan
+    from docker_pkg.tree.workspace import Workspace
+    from tests.helpers import write_image
+
+    write_image(tmp_path, "base")
+    write_image(tmp_path, "app", depends=["base"])
+    config = replace(config_from_mapping({"registry": "reg.example"}), tree_cache=None)
+    workspace = Workspace.load(tmp_path, config)
+    engine = _Engine({"reg.example/app:1.0.0", "reg.example/base:1.0.0"})
+    untrusted = frozenset({"reg.example/app:1.0.0", "reg.example/gone:1.0.0"})
+    scan = StateScan(workspace, engine, _Registry(set()), untrusted=untrusted)  # type: ignore[arg-type]
+    assert scan.states() == {"app": State.TO_BUILD, "base": State.BUILT}
+    assert scan.distrusted == {"app"}

@@ -194,3 +194,24 @@ def test_history_as_json_and_runs_as_text(tmp_path: Path) -> None:
     assert "(/defs)" in text
     local = T0.astimezone().strftime("%Y-%m-%d %H:%M:%S")
     assert text.splitlines()[1].startswith(local)
+
+
+def test_history_names_the_builds_that_did_not_finish(tmp_path: Path) -> None:
+    """A build cut before its image was verified (no image id) makes its tag untrusted; a
+    later run that builds it, or one that only skips it, changes that as it should."""
+    history = History(tmp_path / "h.sqlite")
+    assert history.unfinished() == set()
+
+    def run(hours: int, *images: ImageResult) -> None:
+        history.record(_later(hours), list(images))
+
+    cut = ImageResult("app", "r/app:1", Outcome.FAILED, "lost the engine", started=T0)
+    push_failed = ImageResult(
+        "lib", "r/lib:1", Outcome.FAILED, "push refused", started=T0, image_id=SHA
+    )
+    run(1, cut, push_failed)
+    assert history.unfinished() == {"r/app:1"}  # lib was built and verified: trusted
+    run(2, ImageResult("app", "r/app:1", Outcome.SKIPPED, "its parent failed", started=T0))
+    assert history.unfinished() == {"r/app:1"}  # skipping it says nothing new
+    run(3, ImageResult("app", "r/app:1", Outcome.VERIFIED, started=T0, image_id=SHA))
+    assert history.unfinished() == set()

@@ -226,6 +226,14 @@ class EnginePool:
             member.running.pop(image, None)
             self._cond.notify_all()
 
+    def forget(self, labels: Iterable[str]) -> None:
+        """No engine is to be taken as holding ``labels`` (tags not to be trusted): they
+        are neither moved nor built on until built again."""
+        drop = set(labels)
+        with self._cond:
+            for member in self.members:
+                member.holds -= drop
+
     def mark_lost(self, member: Member) -> None:
         """The engine is gone: it takes no more work."""
         with self._cond:

@@ -143,6 +143,22 @@ class History:
             ).fetchall()
         return {str(name): str(tag) for name, tag in rows}
 
+    def unfinished(self) -> set[str]:
+        """Labels whose last build did not finish: the last run that tried them (not merely
+        skipped them) failed them before they were built and verified. A tag of such an
+        image in an engine (a build or verification cut by a crash) is not to be trusted."""
+        if not self.path.exists():
+            return set()
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT label, state, image_id FROM images WHERE state != 'skipped' "
+                "ORDER BY run_id ASC, rowid ASC"
+            ).fetchall()
+        last = {str(label): (str(state), image_id) for label, state, image_id in rows}
+        return {
+            label for label, (state, image_id) in last.items() if state == "failed" and not image_id
+        }
+
     def durations(self) -> dict[str, float]:
         """How long each image took the last time it was built and verified (or published)."""
         if not self.path.exists():

@@ -33,6 +33,10 @@ class StateScan:
     # image -> what the registry answered about it, when that was a server error again and
     # again (a broken tag): the image counts as not published, the run goes on.
     unanswered: dict[str, str] = field(default_factory=dict)
+    # labels whose last build did not finish (history): a tag of theirs in the engine is
+    # not trusted; ``distrusted`` names the images found so, to be built again.
+    untrusted: frozenset[str] = frozenset()
+    distrusted: set[str] = field(default_factory=set)
 
     @property
     def pulling(self) -> bool:
@@ -59,10 +63,17 @@ class StateScan:
             if engine is None:
                 return State.PUBLISHED if self.is_published(name) else State.UNKNOWN
             label = self.workspace.label(name)
+
+            def local() -> bool:
+                if not engine.image_exists(label):
+                    return False
+                if label in self.untrusted:
+                    self.distrusted.add(name)
+                    return False
+                return True
+
             return resolve_state(
-                self.pulling,
-                published=lambda: self.is_published(name),
-                local=lambda: engine.image_exists(label),
+                self.pulling, published=lambda: self.is_published(name), local=local
             )
 
         names = sorted(self.workspace.definitions)

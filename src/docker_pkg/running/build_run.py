@@ -61,6 +61,8 @@ class BuildRun:
     on_placed: Callable[[str, str], None] = lambda name, engine: None
     # every image's rendered Dockerfiles: one whose engine was lost may be built again
     rendered: dict[str, Rendered] = field(default_factory=dict)
+    # labels whose tags in the engines are not to be trusted (built again by this run)
+    untrusted: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         self.records = RunRecords(
@@ -201,6 +203,7 @@ class BuildRun:
     ) -> bool:
         """Run the tasks; False when interrupted."""
         self.engines.learn_holdings(tasks)
+        self.pool.forget(self.untrusted)
         scheduler = Scheduler(
             tasks,
             limits=self.limits(),

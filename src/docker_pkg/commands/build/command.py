@@ -14,7 +14,12 @@ from typing import TYPE_CHECKING, TextIO
 
 from docker_pkg.commands import printer
 from docker_pkg.commands.build.explain import announce, dry_run, estimate, say_external
-from docker_pkg.commands.build.records import records, summary, usable_log_dir
+from docker_pkg.commands.build.records import (
+    records,
+    summary,
+    unfinished_builds,
+    usable_log_dir,
+)
 from docker_pkg.commands.build.setting import (
     EXIT_INTERRUPTED,
     Executed,
@@ -116,7 +121,13 @@ def _single_platform(
     """Plan the run of one platform; print it (a dry run), or run it and tell how it went."""
     workspace, outputs = setting.workspace, setting.outputs
     publishing = setting.credentials is not None
-    scan = StateScan(workspace, setting.pool, setting.registry, setting.options.pull)
+    scan = StateScan(
+        workspace,
+        setting.pool,
+        setting.registry,
+        setting.options.pull,
+        untrusted=unfinished_builds(outputs.history),
+    )
     plan = plan_run(workspace, setting.everything, scan, setting.select, publishing=publishing)
     if outputs.dry_run_format is not None:
         expected = estimate(workspace, plan.chain, outputs.history, setting.options.jobs)
@@ -204,7 +215,9 @@ def plan_run(
         else []
     )
     rendered = {n: everything[n] for n in chain}
-    return RunPlan(states, chain, rendered, to_publish, dict(scan.unanswered))
+    return RunPlan(
+        states, chain, rendered, to_publish, dict(scan.unanswered), frozenset(scan.distrusted)
+    )
 
 
 def _resolve_builder(

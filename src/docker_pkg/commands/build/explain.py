@@ -17,6 +17,11 @@ from docker_pkg.tree.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
+UNFINISHED = (
+    "in the local engine, but from a build that did not finish (its last run failed it "
+    "before it was verified, e.g. an engine crash): built again"
+)
+
 
 def say_external(
     say: Callable[[str], None], workspace: Workspace, references: Mapping[str, list[str]]
@@ -57,6 +62,8 @@ def announce(
     for name, answer in sorted(plan.unanswered.items()):
         again = ", so it is published again" if name in plan.to_publish else ""
         say(f" WARNING: {workspace.label(name)}: {answer}; taken as not published{again}")
+    for name in sorted(plan.distrusted):
+        say(f" WARNING: {workspace.label(name)}: {UNFINISHED}")
     say("Will build the following images:")
     for name in plan.chain:
         say(f"* {workspace.label(name)}")
@@ -140,6 +147,8 @@ def reasons(
     why = {}
     for name in plan.chain:
         state = state_reason(plan.states[name], pulling, registry, plan.unanswered.get(name))
+        if name in plan.distrusted:
+            state = UNFINISHED
         text = f"{reasons[name]}; {state}"
         last = (last_tags or {}).get(name)
         tag = workspace.definitions[name].tag

@@ -43,6 +43,17 @@ def past_durations(history: Path | None) -> dict[str, float]:
         return {}
 
 
+def unfinished_builds(history: Path | None) -> frozenset[str]:
+    """Labels whose last build did not finish (see :meth:`History.unfinished`)."""
+    if history is None:
+        return frozenset()
+    try:
+        return frozenset(History(history).unfinished())
+    except (sqlite3.Error, OSError) as exc:
+        log.info("No earlier outcomes from the build history: %s", exc)
+        return frozenset()
+
+
 def last_tags(history: Path | None) -> dict[str, str]:
     if history is None:
         return {}

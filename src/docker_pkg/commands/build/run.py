@@ -67,6 +67,7 @@ def execute_plan(
     assert pool is not None
     pool.durations = past_durations(outputs.history)
     run = start_run(BuildRun, setting, say, plan.chain, platform=platform)
+    run.untrusted = frozenset(workspace.label(n) for n in plan.distrusted)
     stack.callback(run.close_logs)
     announce(
         say,

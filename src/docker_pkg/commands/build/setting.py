@@ -50,6 +50,8 @@ class RunPlan:
     to_publish: list[str]
     # image -> the registry's server error about it: taken as not published (a broken tag)
     unanswered: Mapping[str, str] = field(default_factory=dict)
+    # images whose tag in the engine comes from a build that did not finish: built again
+    distrusted: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
