@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import random
 import shutil
 import socket
 import subprocess
@@ -372,3 +373,75 @@ def test_dry_run_and_status_work_without_an_engine(project: Project, busybox: Pa
         ).status_code
         == 404
     )
+
+
+# -- a rerun after the daemon crashed -----------------------------------------------------
+
+CRASH_MOMENTS = 20
+
+
+def crash_tree(project: Project) -> list[str]:
+    """Ten images over three levels; the middle ones verified by a test.sh that runs them."""
+    names = ["base"]
+    test = '#!/bin/sh\nexec docker run --rm --network none "$1" cat /who\n'
+    for index in range(3):
+        path = child(project, f"mid{index}", "base", run=f"echo mid{index} > /who")
+        (path / "test.sh").write_text(test)
+        (path / "test.sh").chmod(0o755)
+        names.append(f"mid{index}")
+    for index in range(6):
+        child(project, f"leaf{index}", f"mid{index % 3}", run="test -s /who")
+        names.append(f"leaf{index}")
+    return names
+
+
+def published_by(output: str) -> set[str]:
+    return {
+        line.rsplit("/", 1)[-1].split(":")[0]
+        for line in output.splitlines()
+        if "Successfully published image" in line
+    }
+
+
+def test_a_rerun_after_the_daemon_crashed_at_twenty_moments_finishes_the_job(
+    own_bed: tuple[Bed, object], tmp_path: Path, busybox: Path
+) -> None:
+    """SIGKILL the daemon at the n-th event of a run (a build or a push starting or
+    ending), a seeded moment later (during builds, verification, pushes, between them);
+    start it again on the same data and run the same build again: it publishes the rest,
+    each image once."""
+    bed, side = own_bed
+    rng = random.Random(22)
+    failures = []
+    cut_short = 0
+    for moment in range(CRASH_MOMENTS):
+        project = make_project(
+            tmp_path / f"m{moment}", bed, f"crash{moment}x{rng.randrange(10**6)}", busybox
+        )
+        names = crash_tree(project)
+        proc = project.start_build("-j2")
+        assert proc.stdout is not None
+        lines: list[str] = []
+        events = 0
+        for line in proc.stdout:
+            lines.append(line)
+            events += line.startswith(("... ", "* Built", "Successfully published"))
+            if events > moment * 2:
+                time.sleep(rng.uniform(0, 0.6))
+                break
+        side.kill_engine()  # type: ignore[attr-defined]
+        out, err = proc.communicate(timeout=120)
+        first = "".join(lines) + out + err
+        cut_short += proc.returncode != 0
+        side.start_engine()  # type: ignore[attr-defined]
+        again = project.build(check_code=None)
+        second = again.stdout + again.stderr
+        missing = [n for n in names if not in_registry(project, n)]
+        twice = published_by(first) & published_by(second)
+        if again.returncode != 0 or missing or twice or "Traceback" in second:
+            failures.append(
+                f"moment {moment}: exit {again.returncode}, missing {missing}, "
+                f"pushed twice {sorted(twice)}\n{second[-1500:]}"
+            )
+    assert failures == []
+    assert cut_short >= CRASH_MOMENTS - 3, "the crashes missed the runs"
