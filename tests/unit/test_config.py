@@ -228,3 +228,23 @@ def test_errors_are_never_kept_and_a_damaged_cache_is_ignored(
     config, parsed = _load_noting_parses(path, env, monkeypatch)
     assert parsed == 1
     assert config.registry == "reg.example"  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("arg", "problem"),
+    [
+        ("test ! -e ${HOME##*/}", "names {HOME##*/}"),
+        ("{path}/test.sh {label}", "names {label}"),
+        ('echo "unbalanced {image}', "No closing quotation"),
+        ("echo {", "Single '{'"),
+    ],
+)
+def test_verify_args_that_cannot_be_formatted_are_a_config_error(arg: str, problem: str) -> None:
+    with pytest.raises(ConfigError, match="verify_args") as info:
+        config_from_mapping({"verify_args": ["-c", arg]})
+    assert problem in str(info.value)
+
+
+def test_verify_args_with_escaped_braces_are_fine() -> None:
+    config = config_from_mapping({"verify_args": ["-c", "test -n ${{HOME}} && {path}/t {image}"]})
+    assert config.verify_args[1] == "test -n ${{HOME}} && {path}/t {image}"

@@ -11,6 +11,8 @@ import hashlib
 import json
 import os
 import re
+import shlex
+import string
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -271,6 +273,27 @@ def _str_list(merged: Mapping[str, Any], key: str, where: _Where) -> tuple[str, 
     return tuple(value)
 
 
+def _verify_args(merged: Mapping[str, Any], where: _Where) -> tuple[str, ...]:
+    """``verify_args``: each item is formatted with ``{path}`` and ``{image}`` and read as a
+    shell would split it; anything else in braces, or an unbalanced quote, is an error here
+    rather than a failure of every image's verification."""
+    args = _str_list(merged, "verify_args", where)
+    for arg in args:
+        try:
+            fields = [name for _, name, _, _ in string.Formatter().parse(arg) if name is not None]
+            shlex.split(arg)
+        except ValueError as exc:
+            raise where.error("verify_args", f"{arg!r}: {exc}") from None
+        unknown = sorted(set(fields) - {"path", "image"})
+        if unknown:
+            raise where.error(
+                "verify_args",
+                f"{arg!r} names {', '.join('{' + f + '}' for f in unknown)}; only {{path}} "
+                "and {image} are known (write {{ and }} for a brace)",
+            )
+    return args
+
+
 def _flag(merged: Mapping[str, Any], key: str, default: bool, where: _Where) -> bool:
     value = merged.get(key, default)
     if value is None:
@@ -410,7 +433,7 @@ def build_config(merged: Mapping[str, Any], where: _Where) -> Config:
         force_numeric_user=_flag(merged, "force_numeric_user", False, where),
         known_uid_mappings=uid_map,
         verify_command=_optional_str(merged, "verify_command", where) or "",
-        verify_args=_str_list(merged, "verify_args", where),
+        verify_args=_verify_args(merged, where),
         container_limits=parse_container_limits(merged.get("container_limits"), where),
         network_mode=network_mode,
         builder=builder,
