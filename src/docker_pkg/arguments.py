@@ -45,7 +45,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     level.add_argument("--info", action="store_true", help="info logging to the terminal")
     verbs = parser.add_subparsers(
         dest="mode",
-        metavar="{build,prune,update,render,graph,status,lint,history,report}",
+        metavar="{build,prune,update,render,graph,status,lint,sbom,history,report}",
         required=True,
     )
 
@@ -53,6 +53,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     _graph_parser(verbs)
     _status_parser(verbs)
     _lint_parser(verbs)
+    _sbom_parser(verbs)
     _history_parser(verbs)
     _prune_parser(verbs)
     _update_parser(verbs)
@@ -188,6 +189,13 @@ def _lint_parser(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     _add_format(lint, ["text", "json"], "output format")
     lint.add_argument("--offline", action="store_true", help="do not compare with built images")
     _add_directory(lint)
+
+
+def _sbom_parser(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    sbom = verbs.add_parser("sbom", help="the packages inside an image, as CycloneDX or SPDX")
+    sbom.add_argument("name", metavar="NAME", help="the image's short name")
+    _add_format(sbom, ["cyclonedx", "spdx"], "document format (CycloneDX 1.6 or SPDX 2.3 JSON)")
+    _add_directory(sbom)
 
 
 def _history_parser(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

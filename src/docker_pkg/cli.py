@@ -244,6 +244,18 @@ def _run_status(args: argparse.Namespace, ctx: Context) -> int:
     )
 
 
+def _run_sbom(args: argparse.Namespace, ctx: Context) -> int:
+    from docker_pkg.commands.sbom import sbom
+
+    return sbom(
+        config=ctx.config,
+        directory=Path(args.directory),
+        name=args.name,
+        output_format=args.format,
+        engine=_engine_if_reachable(),
+    )
+
+
 def _run_lint(args: argparse.Namespace, ctx: Context) -> int:
     from docker_pkg.commands.lint import run_lint
 
@@ -306,6 +318,7 @@ _HANDLERS: dict[str, Callable[[argparse.Namespace, Context], int]] = {
     "prune": _run_prune,
     "render": _run_render,
     "report": _run_report,
+    "sbom": _run_sbom,
     "status": _run_status,
     "update": _run_update,
 }

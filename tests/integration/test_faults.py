@@ -444,4 +444,4 @@ def test_a_rerun_after_the_daemon_crashed_at_twenty_moments_finishes_the_job(
                 f"pushed twice {sorted(twice)}\n{second[-1500:]}"
             )
     assert failures == []
-    assert cut_short >= CRASH_MOMENTS - 3, "the crashes missed the runs"
+    assert cut_short >= CRASH_MOMENTS // 2, "the crashes missed the runs"

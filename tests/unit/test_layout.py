@@ -22,6 +22,7 @@ RANKS = {
     "engines": 3,
     "registry": 3,
     "planning": 4,
+    "inventory": 4,
     "running": 5,
     "outputs": 6,
     "commands": 7,

@@ -101,8 +101,6 @@ class DockerEngine:
                     self._sdk.cancel()
             return self._sdk
 
-    # -- answered here --------------------------------------------------------------------
-
     def platform(self) -> str:
         """The engine's own platform, as ``os/arch`` (``linux/amd64``)."""
         version = self._version_info()
@@ -166,8 +164,6 @@ class DockerEngine:
         with self._lock:
             self._listed = None
 
-    # -- through the SDK ------------------------------------------------------------------
-
     def image_size(self, reference: str) -> int | None:
         return self.sdk.image_size(reference)
 
@@ -222,3 +218,6 @@ class DockerEngine:
 
     def remove_containers_of(self, image: str, since: float) -> list[str]:
         return self.sdk.remove_containers_of(image, since)
+
+    def read_files(self, image: str, paths: Iterable[str]) -> dict[str, bytes]:
+        return self.sdk.read_files(image, paths)

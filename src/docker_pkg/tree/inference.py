@@ -45,6 +45,23 @@ def image_references(dockerfile: str) -> list[tuple[str, int]]:
     return [(ref, line) for ref, line in found if ref.lower() not in stages]
 
 
+def final_base(dockerfile: str) -> str | None:
+    """The image the final stage of ``dockerfile`` starts from, as written, following
+    stage names back to an image; None for ``scratch`` or no ``FROM`` at all."""
+    bases: dict[str, str] = {}
+    last = None
+    for line in dockerfile.split("\n"):
+        match = _FROM.match(line)
+        if not match:
+            continue
+        reference = bases.get(match["ref"].lower(), match["ref"])
+        words = line.split()
+        if len(words) >= 4 and words[-2].upper() == "AS":
+            bases[words[-1].lower()] = reference
+        last = reference
+    return None if last is None or last.lower() == "scratch" else last
+
+
 def known_references(
     dockerfile: str, names: Mapping[str, str], tags: Mapping[str, str]
 ) -> list[Reference]:

@@ -4,9 +4,18 @@ removed when a verification that was stopped left them behind."""
 from __future__ import annotations
 
 import functools
+import io
+import tarfile
+from collections.abc import Iterable
 from typing import BinaryIO
 
+import docker.errors
+
 from docker_pkg.engines.sdk.connection import CONNECTION_ERRORS, Connection
+from docker_pkg.errors import EngineError
+
+# What one file read out of an image may weigh (a package database is a few MiB).
+MAX_READ_BYTES = 256 << 20
 
 
 class Containers:
@@ -41,6 +50,54 @@ class Containers:
                 f"removing the container of {image}",
                 lambda: api.remove_container(container, force=True),
             )
+
+    def read_files(self, image: str, paths: Iterable[str]) -> dict[str, bytes]:
+        """The regular files at or under ``paths`` in ``image`` (absent paths left out), by
+        path relative to the image's root, through one container that is created, never
+        started, and always removed."""
+        call, api = self._connection.call, self._connection.api
+        container = call(
+            f"creating a container of {image}",
+            lambda: api.create_container(image, command=["docker-pkg-read"], network_disabled=True),
+        )["Id"]
+        found: dict[str, bytes] = {}
+        try:
+            for path in paths:
+                found.update(self._read(container, image, path))
+        finally:
+            call(
+                f"removing the container of {image}",
+                lambda: api.remove_container(container, force=True),
+            )
+        return found
+
+    def _read(self, container: str, image: str, path: str) -> dict[str, bytes]:
+        what = f"reading {path} in {image}"
+        api = self._connection.api
+        try:
+            chunks, _ = api.get_archive(container, path)
+            data = bytearray()
+            for chunk in chunks:
+                data += chunk
+                if len(data) > MAX_READ_BYTES:
+                    raise EngineError(f"{what}: more than {MAX_READ_BYTES >> 20} MiB")
+        except docker.errors.NotFound:
+            return {}
+        except docker.errors.APIError as exc:
+            raise EngineError(f"{what}: {exc.explanation or exc}") from None
+        except CONNECTION_ERRORS as exc:
+            raise self._connection.lost(what, exc) from None
+        parent = path.strip("/").rpartition("/")[0]
+        files = {}
+        with tarfile.open(fileobj=io.BytesIO(bytes(data))) as archive:
+            for member in archive.getmembers():
+                if not member.isfile():
+                    continue
+                content = archive.extractfile(member)
+                if content is not None:
+                    name = f"{parent}/{member.name}" if parent else member.name
+                    files[name.lstrip("/")] = content.read()
+        return files
 
     def remove_of(self, image: str, since: float) -> list[str]:
         """Force-remove the containers of ``image`` created at or after ``since`` (epoch

@@ -86,3 +86,6 @@ class SdkEngine:
 
     def remove_containers_of(self, image: str, since: float) -> list[str]:
         return self.containers.remove_of(image, since)
+
+    def read_files(self, image: str, paths: Iterable[str]) -> dict[str, bytes]:
+        return self.containers.read_files(image, paths)
