@@ -1,0 +1,120 @@
+"""Inventories of real images: tiny Debian packages made with ``dpkg-deb`` and installed
+with busybox's ``dpkg -i`` in images ``FROM scratch``, read back by ``docker-pkg sbom``
+without running the images."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import write_image
+from tests.integration.conftest import Project
+
+pytestmark = pytest.mark.integration
+
+DPKG_BASE = """\
+FROM scratch
+COPY busybox /bin/busybox
+RUN ["/bin/busybox", "--install", "-s", "/bin"]
+RUN mkdir -p /var/lib/dpkg/info /tmp /etc && touch /var/lib/dpkg/status \\
+    && echo ID=debian > /etc/os-release && echo 'VERSION_ID="12"' >> /etc/os-release
+"""
+
+
+def make_deb(folder: Path, name: str, version: str, source: str | None = None) -> str:
+    """A package holding one file; returns the .deb's file name."""
+    root = folder / f"{name}-build"
+    (root / "DEBIAN").mkdir(parents=True)
+    (root / "usr" / "share" / name).mkdir(parents=True)
+    (root / "usr" / "share" / name / "hello").write_text(f"{name} {version}\n")
+    control = [
+        f"Package: {name}",
+        f"Version: {version}",
+        "Architecture: all",
+        "Maintainer: Test <test@example.org>",
+        f"Description: {name} for tests",
+    ]
+    if source:
+        control.append(f"Source: {source}")
+    (root / "DEBIAN" / "control").write_text("\n".join(control) + "\n")
+    deb = f"{name}_{version.replace(':', '%3a')}_all.deb"
+    subprocess.run(
+        ["dpkg-deb", "--build", "--root-owner-group", str(root), str(folder / deb)],
+        check=True,
+        capture_output=True,
+    )
+    shutil.rmtree(root)
+    return deb
+
+
+def installing(parent: str, *debs: str) -> str:
+    lines = [f'FROM {{{{ "{parent}" | image_tag }}}}']
+    for deb in debs:
+        lines += [f"COPY {deb} /tmp/", f"RUN dpkg -i /tmp/{deb} && rm /tmp/{deb}"]
+    return "\n".join(lines) + "\n"
+
+
+def test_sbom_lists_what_each_image_installed_and_who_introduced_it(
+    project: Project, busybox: Path
+) -> None:
+    if project.builder != "buildkit":
+        pytest.skip("reading an image does not depend on the builder")
+    base = write_image(project.images, "base", template=DPKG_BASE)
+    shutil.copy(busybox, base / "busybox")
+    libfoo = make_deb(base, "libfoo1", "1:1.2+b1-3", source="foo (1.2-3)")
+    (base / "Dockerfile.template").write_text(
+        DPKG_BASE + f"COPY {libfoo} /tmp/\nRUN dpkg -i /tmp/{libfoo} && rm /tmp/{libfoo}\n"
+    )
+    mid = write_image(project.images, "mid", depends=["base"])
+    tool = make_deb(mid, "tool", "0.9")
+    (mid / "Dockerfile.template").write_text(installing("base", tool))
+    leaf = write_image(project.images, "leaf", depends=["mid"])
+    jq = make_deb(leaf, "jq", "1.6-2+deb12u1")
+    newer = make_deb(leaf, "libfoo1", "1:1.2+b1-3+deb12u1", source="foo (1.2-3+deb12u1)")
+    (leaf / "Dockerfile.template").write_text(installing("mid", jq, newer))
+    bare = write_image(project.images, "bare", template=DPKG_BASE.split("RUN mkdir", maxsplit=1)[0])
+    shutil.copy(busybox, bare / "busybox")
+    project.write_config(username=None, password=None)
+    project.build("--no-pull", check_code=0)
+
+    result = project.run("sbom", "leaf", str(project.images), check_code=0)
+    document = json.loads(result.stdout)
+    assert document["metadata"]["component"]["name"] == project.name("leaf")
+    components = {
+        c["name"]: (c["version"], c["purl"], {p["name"]: p["value"] for p in c["properties"]})
+        for c in document["components"]
+    }
+    assert set(components) == {"libfoo1", "tool", "jq"}
+    version, purl, properties = components["libfoo1"]
+    assert version == "1:1.2+b1-3+deb12u1"
+    assert purl == "pkg:deb/debian/libfoo1@1:1.2%2Bb1-3%2Bdeb12u1?arch=all&distro=debian-12"
+    assert properties["docker-pkg:introduced-by"] == "leaf"  # upgraded there
+    assert properties["docker-pkg:source-version"] == "1.2-3+deb12u1"
+    assert components["tool"][2]["docker-pkg:introduced-by"] == "mid"
+    assert components["jq"][2]["docker-pkg:introduced-by"] == "leaf"
+
+    mid_doc = json.loads(project.run("sbom", "mid", str(project.images), check_code=0).stdout)
+    by_name = {c["name"]: c for c in mid_doc["components"]}
+    introduced = {p["name"]: p["value"] for p in by_name["libfoo1"]["properties"]}
+    assert introduced["docker-pkg:introduced-by"] == "base"
+
+    spdx = project.run("sbom", "--format", "spdx", "leaf", str(project.images), check_code=0)
+    assert {p["name"] for p in json.loads(spdx.stdout)["packages"]} == {
+        project.name("leaf"),
+        "libfoo1",
+        "tool",
+        "jq",
+    }
+
+    empty = json.loads(project.run("sbom", "bare", str(project.images), check_code=0).stdout)
+    assert empty.get("components", []) == []
+    subject = {p["name"]: p["value"] for p in empty["metadata"]["component"]["properties"]}
+    assert subject["docker-pkg:package-database"] == "none"
+
+    unknown = project.run("sbom", "nosuch", str(project.images))
+    assert unknown.returncode == 2
+    assert "no image named 'nosuch'" in unknown.stderr
