@@ -59,7 +59,7 @@ def _pool(args: argparse.Namespace, config: Config) -> EnginePool | None:
     else the one engine of ``DOCKER_HOST``. A dry run goes on without any."""
     from docker_pkg.config.settings import EngineSpec
     from docker_pkg.engines.endpoint import engine_name
-    from docker_pkg.engines.pool import EnginePool
+    from docker_pkg.engines.pool import EnginePool, open_pool
 
     specs = config.engines
     if args.engine:
@@ -71,7 +71,7 @@ def _pool(args: argparse.Namespace, config: Config) -> EnginePool | None:
         engine = _engine_if_reachable(_note) if args.dry_run else _engine()
         return EnginePool.single(engine, args.jobs) if engine is not None else None
     try:
-        return EnginePool.open(specs, args.jobs, lambda text: _note(f"docker-pkg: {text}"))
+        return open_pool(specs, args.jobs, lambda text: _note(f"docker-pkg: {text}"))
     except EngineError:
         if args.dry_run:
             _note("note: no engine of the pool answers; local image states are unknown")
@@ -226,10 +226,10 @@ def _run_status(args: argparse.Namespace, ctx: Context) -> int:
 
     engines: TagSource | None
     if ctx.config.engines:  # what any engine of the pool holds counts as built
-        from docker_pkg.engines.pool import EnginePool
+        from docker_pkg.engines.pool import open_pool
 
         try:
-            engines = EnginePool.open(ctx.config.engines, 1, lambda t: _note(f"docker-pkg: {t}"))
+            engines = open_pool(ctx.config.engines, 1, lambda t: _note(f"docker-pkg: {t}"))
         except EngineError:
             _note("note: no engine of the pool answers; local image states are unknown")
             engines = None

@@ -5,6 +5,7 @@ without running the images."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -79,7 +80,18 @@ def test_sbom_lists_what_each_image_installed_and_who_introduced_it(
     bare = write_image(project.images, "bare", template=DPKG_BASE.split("RUN mkdir", maxsplit=1)[0])
     shutil.copy(busybox, bare / "busybox")
     project.write_config(username=None, password=None)
-    project.build("--no-pull", check_code=0)
+    report = project.root / "report.json"
+    project.build("--no-pull", "--report", str(report), check_code=0)
+    taken = {i["name"]: i for i in json.loads(report.read_text())["images"]}
+    assert {n: i["packages"] for n, i in taken.items()} == {
+        "base": 1,
+        "mid": 2,
+        "leaf": 3,
+        "bare": 0,
+    }
+    assert all(i["inventory"].startswith("sha256:") for i in taken.values())
+    kept = list((Path(os.environ["HOME"]) / ".local/state/docker-pkg/inventories").iterdir())
+    assert len(kept) == 4
 
     result = project.run("sbom", "leaf", str(project.images), check_code=0)
     document = json.loads(result.stdout)
@@ -118,3 +130,16 @@ def test_sbom_lists_what_each_image_installed_and_who_introduced_it(
     unknown = project.run("sbom", "nosuch", str(project.images))
     assert unknown.returncode == 2
     assert "no image named 'nosuch'" in unknown.stderr
+
+
+def test_no_inventory_with_sbom_off(project: Project, busybox: Path) -> None:
+    if project.builder != "buildkit":
+        pytest.skip("reading an image does not depend on the builder")
+    base = write_image(project.images, "base", template=DPKG_BASE)
+    shutil.copy(busybox, base / "busybox")
+    project.write_config(username=None, password=None, sbom=False)
+    report = project.root / "report.json"
+    project.build("--no-pull", "--report", str(report), check_code=0)
+    image = json.loads(report.read_text())["images"][0]
+    assert (image["packages"], image["inventory"]) == (None, None)
+    assert not (Path(os.environ["HOME"]) / ".local/state/docker-pkg/inventories").exists()

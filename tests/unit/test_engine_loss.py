@@ -148,6 +148,11 @@ class FakeEngine:
     def remove_containers_of(self, image: str, since: float) -> list[str]:
         return []
 
+    def read_files(self, image: str, paths: Iterable[str]) -> dict[str, bytes]:
+        self._call("read")
+        name = image.rsplit("/", 1)[-1].split(":", maxsplit=1)[0]
+        return {"var/lib/dpkg/status": f"Package: {name}-pkg\nVersion: 1\n".encode()}
+
 
 def _tree(root: Path) -> None:
     """base; three children of base; four grandchildren; two great-grandchildren."""
@@ -225,6 +230,7 @@ CUTS = [
     pytest.param(Cut("b", "b", "load"), id="moving-a-parent-to-it"),
     pytest.param(Cut("a", "b", "load"), id="source-lost-while-the-other-loads"),
     pytest.param(Cut("a", "b", "build", 2), id="idle-holding-parents-others-need"),
+    pytest.param(Cut("a", "a", "read", 2), id="reading-an-inventory"),
 ]
 
 
@@ -244,7 +250,7 @@ def test_with_publishing_at_the_end_too(tmp_path: Path, cut: Cut) -> None:
 @pytest.mark.parametrize("seed", range(12))
 def test_seeded_kill_moments(tmp_path: Path, seed: int) -> None:
     rng = random.Random(seed)
-    phases = ["build", "built", "push", "tag", "save", "load", "list"]
+    phases = ["build", "built", "push", "tag", "save", "load", "list", "read"]
     victim, at = rng.choice(list(itertools.product("ab", repeat=2)))
     cut = Cut(victim, at, rng.choice(phases), rng.randint(1, 4))
     outcomes = run_with(tmp_path, cut)

@@ -101,6 +101,7 @@ class Config:
     history_db: str | None = None
     image_source: str | None = None
     image_labels: bool = True
+    sbom: bool = True  # take each built image's package inventory
     container_limits_strict: bool = False
     build_timeout: float | None = DEFAULT_BUILD_TIMEOUT
     verify_timeout: float | None = DEFAULT_VERIFY_TIMEOUT
@@ -446,6 +447,7 @@ def build_config(merged: Mapping[str, Any], where: _Where) -> Config:
             _optional_str(merged, "image_source", where) if "image_source" in merged else None
         ),
         image_labels=_flag(merged, "image_labels", True, where),
+        sbom=_flag(merged, "sbom", True, where),
         build_timeout=_seconds(merged, "build_timeout", DEFAULT_BUILD_TIMEOUT, where),
         verify_timeout=_seconds(merged, "verify_timeout", DEFAULT_VERIFY_TIMEOUT, where),
         history_days=_days(merged, "history_days", DEFAULT_HISTORY_DAYS, where),

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from docker_pkg.config.settings import EngineSpec
 from docker_pkg.engines.docker_engine import DockerEngine
 from docker_pkg.engines.endpoint import TLSFiles
-from docker_pkg.errors import Cancelled, EngineError, OperationError
+from docker_pkg.errors import Cancelled, EngineError, EngineLost, OperationError
 
 if TYPE_CHECKING:
     from docker_pkg.engines.interface import Engine
@@ -71,33 +71,6 @@ class EnginePool:
         """Today's run: the one engine of ``DOCKER_HOST``, ``jobs`` builds at a time."""
         return cls([Member("local", engine, "", jobs)])
 
-    @classmethod
-    def open(
-        cls, specs: Iterable[EngineSpec], default_jobs: int, say: Callable[[str], None]
-    ) -> EnginePool:
-        """Connect to every engine; one that does not answer is a one-line error and is left
-        out (whether its platform is still served is for the run to judge)."""
-        members = []
-        for spec in specs:
-            tls = (
-                TLSFiles(spec.tls_ca, spec.tls_cert, spec.tls_key)
-                if spec.tls_ca and spec.tls_cert and spec.tls_key
-                else None
-            )
-            try:
-                engine = DockerEngine(spec.url, tls=tls)
-                native = engine.platform()
-            except OperationError as exc:
-                say(f"engine {spec.name} ({spec.url}) is unreachable: {exc}")
-                continue
-            platform = spec.platform or native
-            members.append(
-                Member(spec.name, engine, platform, spec.jobs or default_jobs, native=native)
-            )
-        if not members:
-            raise EngineError("no engine of the pool answers")
-        return cls(members)
-
     @property
     def durations(self) -> dict[str, float]:
         """How long each image took before (for how long a busy engine stays busy)."""
@@ -134,10 +107,18 @@ class EnginePool:
         return False
 
     def local_tags(self) -> set[str]:
-        """Every tag any engine holds; each member learns what it holds."""
+        """Every tag any engine holds; each member learns what it holds. An engine lost
+        meanwhile is marked so and takes no work; losing them all is an error."""
         everything: set[str] = set()
         for member in self.alive:
-            member.holds |= member.engine.local_tags()
+            try:
+                member.holds |= member.engine.local_tags()
+            except EngineLost as exc:
+                log.warning("Engine %s was lost: %s", member.name, exc)
+                self.mark_lost(member)
+                if not self.alive:
+                    raise
+                continue
             everything |= member.holds
         return everything
 
@@ -250,6 +231,33 @@ class EnginePool:
             self._cond.notify_all()
         for member in self.members:
             member.engine.cancel()
+
+
+def open_pool(
+    specs: Iterable[EngineSpec], default_jobs: int, say: Callable[[str], None]
+) -> EnginePool:
+    """Connect to every engine; one that does not answer is a one-line error and is left
+    out (whether its platform is still served is for the run to judge)."""
+    members = []
+    for spec in specs:
+        tls = (
+            TLSFiles(spec.tls_ca, spec.tls_cert, spec.tls_key)
+            if spec.tls_ca and spec.tls_cert and spec.tls_key
+            else None
+        )
+        try:
+            engine = DockerEngine(spec.url, tls=tls)
+            native = engine.platform()
+        except OperationError as exc:
+            say(f"engine {spec.name} ({spec.url}) is unreachable: {exc}")
+            continue
+        platform = spec.platform or native
+        members.append(
+            Member(spec.name, engine, platform, spec.jobs or default_jobs, native=native)
+        )
+    if not members:
+        raise EngineError("no engine of the pool answers")
+    return EnginePool(members)
 
 
 def _fits(member: Member, platform: str) -> bool:

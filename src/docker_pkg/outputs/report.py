@@ -52,6 +52,8 @@ def report_document(run: RunInfo, results: list[ImageResult]) -> dict[str, Any]:
                 "why": r.why,
                 "engine": r.engine,
                 "retries": list(r.retries),
+                "packages": r.packages,
+                "inventory": r.inventory,
                 "phases": {
                     kind: {"started": _time(start), "ended": _time(end)}
                     for kind, (start, end) in r.phases.items()

@@ -15,13 +15,15 @@ from pathlib import Path
 
 from docker_pkg.engines.pool import EnginePool, Member
 from docker_pkg.errors import OperationError
+from docker_pkg.inventory.store import InventoryStore
+from docker_pkg.inventory.taking import Inventories
 from docker_pkg.logs import ImageLog
 from docker_pkg.planning.plan import State
 from docker_pkg.registry.client import RegistryClient
 from docker_pkg.registry.credentials import Credentials
 from docker_pkg.running.image_work import ImageWork
 from docker_pkg.running.model import BuildOptions, ImageResult, plan_results
-from docker_pkg.running.pool_work import PoolWork
+from docker_pkg.running.pool_work import PoolWork, learn_holdings
 from docker_pkg.running.run_records import RunRecords
 from docker_pkg.running.run_tasks import (
     BUILD,
@@ -63,6 +65,7 @@ class BuildRun:
     rendered: dict[str, Rendered] = field(default_factory=dict)
     # labels whose tags in the engines are not to be trusted (built again by this run)
     untrusted: frozenset[str] = frozenset()
+    inventory_dir: Path | None = None  # where inventories are kept (None: not kept)
 
     def __post_init__(self) -> None:
         self.records = RunRecords(
@@ -95,7 +98,16 @@ class BuildRun:
             on_placed=lambda unit, engine: self.on_placed(unit, engine),  # noqa: PLW0108
             built_on=lambda member, name: self.built_on(member, name),  # noqa: PLW0108
             rendered=self.rendered,
+            inventories=self._inventories(),
         )
+
+    def _inventories(self) -> Inventories | None:
+        """What takes each image's inventory; None with ``sbom: false`` (and, for now, for
+        images of several platforms)."""
+        if not self.workspace.config.sbom or self.platforms:
+            return None
+        store = InventoryStore(self.inventory_dir) if self.inventory_dir is not None else None
+        return Inventories(self.workspace, self.rendered, store)
 
     @property
     def pulling(self) -> bool:
@@ -202,7 +214,7 @@ class BuildRun:
         clock: Callable[[], datetime],
     ) -> bool:
         """Run the tasks; False when interrupted."""
-        self.engines.learn_holdings(tasks)
+        learn_holdings(self.pool, self.workspace, tasks)
         self.pool.forget(self.untrusted)
         scheduler = Scheduler(
             tasks,

@@ -46,6 +46,8 @@ class ImageResult:
     why: str = ""  # why it was in the build chain
     engine: str | None = None  # the engine that built it
     retries: list[str] = field(default_factory=list)  # engines lost under its build
+    packages: int | None = None  # in its inventory, taken at build
+    inventory: str | None = None  # the digest of that inventory
 
     @property
     def in_run(self) -> bool:

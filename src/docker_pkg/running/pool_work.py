@@ -19,6 +19,7 @@ from docker_pkg.errors import (
     PublishError,
     VerifyError,
 )
+from docker_pkg.inventory.taking import Inventories
 from docker_pkg.running.engine_loss import LossLedger, check_alive, lost_member
 from docker_pkg.running.image_work import ImageWork
 from docker_pkg.running.run_records import RunRecords
@@ -45,6 +46,7 @@ class PoolWork:
         on_placed: Callable[[str, str], None],
         built_on: Callable[[Member, str], None],
         rendered: Mapping[str, Rendered],
+        inventories: Inventories | None = None,
     ):
         self.workspace = workspace
         self.pool = pool
@@ -55,6 +57,7 @@ class PoolWork:
         self.on_placed = on_placed
         self.built_on = built_on
         self.rendered = rendered  # of every image: any may have to be built again
+        self.inventories = inventories  # None: no inventory is taken
         self.ledger = LossLedger()
         self._names = {label: name for name, label in workspace.labels.items()}
         self._published: set[str] = set()  # labels in the registry
@@ -165,6 +168,10 @@ class PoolWork:
         self.pool.record(member, label)
         self.built_on(member, name)
         self.verify(member, name)
+        if self.inventories is not None:
+            kept = self.inventories.take(member.engine, name, image_id)
+            packages, warnings = len(kept.inventory.packages), kept.inventory.warnings
+            self.records.inventory(name, packages, kept.digest, warnings)
         return image_id
 
     def verify(self, member: Member, name: str) -> None:
@@ -211,21 +218,22 @@ class PoolWork:
             self.pool.release(member, unit)
         return member
 
-    def learn_holdings(self, tasks: Mapping[str, Task]) -> None:
-        """Which engine holds the parents the builds need. A pool of several lists every
-        engine's images (placement weighs them all); one engine is asked only about the
-        parents the scan did not look for, since its list grows with everything it holds."""
-        if not tasks:
-            return
-        if len(self.pool.members) > 1:
-            self.pool.local_tags()
-            return
-        built = building(tasks)
-        parents = {p for name in built for p in self.workspace.graph.parents[name]}
-        known = self.pool.members[0].holds
-        for parent in sorted(parents - built):
-            if parent not in self.workspace.definitions:
-                continue
-            label = self.workspace.label(parent)
-            if label not in known:
-                self.pool.image_exists(label)
+
+def learn_holdings(pool: EnginePool, workspace: Workspace, tasks: Mapping[str, Task]) -> None:
+    """Which engine holds the parents the builds need. A pool of several lists every
+    engine's images (placement weighs them all); one engine is asked only about the
+    parents the scan did not look for, since its list grows with everything it holds."""
+    if not tasks:
+        return
+    if len(pool.members) > 1:
+        pool.local_tags()
+        return
+    built = building(tasks)
+    parents = {p for name in built for p in workspace.graph.parents[name]}
+    known = pool.members[0].holds
+    for parent in sorted(parents - built):
+        if parent not in workspace.definitions:
+            continue
+        label = workspace.label(parent)
+        if label not in known:
+            pool.image_exists(label)

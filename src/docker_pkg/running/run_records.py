@@ -8,7 +8,7 @@ import contextlib
 import logging
 import shutil
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -38,6 +38,7 @@ class RunRecords:
         self._phases: dict[str, dict[str, tuple[datetime, datetime]]] = {}
         self._engines: dict[str, list[str]] = {}  # image -> engines that built it
         self._retries: dict[str, list[str]] = {}  # unit -> why it was tried again
+        self._inventories: dict[str, tuple[int, str]] = {}  # image -> packages, digest
         self._logs_lost = False
         self._lock = threading.Lock()
 
@@ -90,6 +91,13 @@ class RunRecords:
         with self._lock:
             self._retries.setdefault(unit, []).append(why)
 
+    def inventory(self, name: str, packages: int, digest: str, warnings: Iterable[str]) -> None:
+        """The inventory taken of ``name``; what could not be read of it is said at the end."""
+        label = self._label(name)
+        with self._lock:
+            self._inventories[name] = (packages, digest)
+            self.warnings.extend(f"inventory of {label}: {w}" for w in warnings)
+
     def keep_inputs(self, name: str, rendered: Rendered) -> None:
         """With ``--keep-failed``: the rendered Dockerfiles beside the kept context tars."""
         if self.keep_failed is None:
@@ -119,3 +127,5 @@ class RunRecords:
             else:
                 result.engine = engines[-1] if engines else None
             result.retries = [r for u in units for r in self._retries.get(u, [])]
+            if name in self._inventories:
+                result.packages, result.inventory = self._inventories[name]

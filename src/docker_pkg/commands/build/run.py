@@ -4,6 +4,7 @@ view and page. Loaded only when a plan has work: it brings in the build machiner
 from __future__ import annotations
 
 import contextlib
+import os
 from collections import Counter
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Any, TextIO, TypeVar
 from docker_pkg.commands.build.explain import announce, reasons
 from docker_pkg.commands.build.records import last_tags, past_durations, usable_log_dir
 from docker_pkg.commands.build.setting import Executed, RunPlan, Setting, chain_order, run_info
+from docker_pkg.config.settings import state_dir
 from docker_pkg.engines.endpoint import engine_name
 from docker_pkg.outputs.pages import live_page
 from docker_pkg.outputs.progress import Progress, make_progress
@@ -50,6 +52,7 @@ def start_run(
         platform=platform,
         platforms=platforms,
         rendered=dict(setting.everything),
+        inventory_dir=state_dir(os.environ) / "inventories",
     )
 
 
