@@ -171,6 +171,7 @@ class Outcomes:
     retries: dict[str, list[str]]
     pushed: dict[str, str]
     finished: bool
+    packages: dict[str, int | None]
 
 
 def run_with(tmp_path: Path, cut: Cut | None, *, publish_at_end: bool = False) -> Outcomes:
@@ -209,6 +210,7 @@ def run_with(tmp_path: Path, cut: Cut | None, *, publish_at_end: bool = False) -
         {r.name: r.retries for r in results if r.retries},
         world.pushed,
         finished,
+        {r.name: r.packages for r in results},
     )
 
 
@@ -217,6 +219,7 @@ def _all_published(outcomes: Outcomes) -> None:
     assert set(outcomes.states.values()) == {Outcome.PUBLISHED}, outcomes.states
     expected = {f"loss/{n}:{t}" for n in outcomes.states for t in ("1.0.0", "latest")}
     assert set(outcomes.pushed) == expected
+    assert set(outcomes.packages.values()) == {1}, "an image was published without inventory"
 
 
 CUTS = [

@@ -27,10 +27,12 @@ from docker_pkg.running.pool_work import PoolWork, learn_holdings
 from docker_pkg.running.run_records import RunRecords
 from docker_pkg.running.run_tasks import (
     BUILD,
+    INVENTORY,
     PUBLISH,
     apply,
     building,
     chain_tasks,
+    skip_reason,
 )
 from docker_pkg.running.scheduler import Scheduler, Task
 from docker_pkg.running.verify import ProcessGroup
@@ -98,16 +100,8 @@ class BuildRun:
             on_placed=lambda unit, engine: self.on_placed(unit, engine),  # noqa: PLW0108
             built_on=lambda member, name: self.built_on(member, name),  # noqa: PLW0108
             rendered=self.rendered,
-            inventories=self._inventories(),
+            inventories=run_inventories(self),
         )
-
-    def _inventories(self) -> Inventories | None:
-        """What takes each image's inventory; None with ``sbom: false`` (and, for now, for
-        images of several platforms)."""
-        if not self.workspace.config.sbom or self.platforms:
-            return None
-        store = InventoryStore(self.inventory_dir) if self.inventory_dir is not None else None
-        return Inventories(self.workspace, self.rendered, store)
 
     @property
     def pulling(self) -> bool:
@@ -150,6 +144,7 @@ class BuildRun:
             lambda name: self._build_task(name, rendered[name]),
             self._publish_task,
             publish_at_end=self.options.publish_at_end,
+            inventory=self._inventory_task if self.engines.inventories is not None else None,
         )
 
     def phase_name(self, phase: str, platform: str) -> str:
@@ -190,14 +185,19 @@ class BuildRun:
 
         return run
 
+    def _inventory_task(self, name: str) -> Callable[[], str]:
+        def run() -> str:
+            try:
+                return self.engines.take_inventory(name, self.platform)
+            except OperationError as exc:
+                self.image_logger(name).error("inventory: %s", exc)
+                raise
+
+        return run
+
     def skip_reason(self, task: Task, failed: Task) -> str:
         """Why ``task`` is not run, ``failed`` having failed."""
-        failed_label = self.unit_labels()[failed.key.split(":", 1)[1]]
-        if task.kind == BUILD:
-            return f"not attempted: its ancestor {failed_label} failed"
-        if failed.kind == BUILD and failed.key.split(":", 1)[1] == task.key.split(":", 1)[1]:
-            return "not pushed: its build failed"
-        return f"not pushed: {failed_label} was not published"
+        return skip_reason(task, failed, self.unit_labels()[failed.key.split(":", 1)[1]])
 
     def unit_labels(self) -> dict[str, str]:
         """The label of each thing the run works on (here: each image)."""
@@ -205,7 +205,8 @@ class BuildRun:
 
     def limits(self) -> dict[str, int]:
         """How many tasks of each kind run at once: a build per engine slot."""
-        return {BUILD: max(1, self.pool.total_jobs), PUBLISH: max(1, self.options.jobs)}
+        jobs = max(1, self.options.jobs)
+        return {BUILD: max(1, self.pool.total_jobs), PUBLISH: jobs, INVENTORY: jobs}
 
     def execute(
         self,
@@ -236,8 +237,18 @@ class BuildRun:
         results = plan_results(self.workspace, states, why, building(tasks))
         for result in results:
             name = result.name
-            for task in (tasks.get(f"{BUILD}:{name}"), tasks.get(f"{PUBLISH}:{name}")):
+            kinds = (BUILD, INVENTORY, PUBLISH)
+            for task in (tasks.get(f"{kind}:{name}") for kind in kinds):
                 if task is not None and not apply(result, task):
                     break
             self.records.fill(result, [name])
         return results
+
+
+def run_inventories(run: BuildRun) -> Inventories | None:
+    """What takes each image's inventory in ``run``; None with ``sbom: false`` (and, for
+    now, for images of several platforms)."""
+    if not run.workspace.config.sbom or run.platforms:
+        return None
+    store = InventoryStore(run.inventory_dir) if run.inventory_dir is not None else None
+    return Inventories(run.workspace, run.rendered, store)

@@ -19,7 +19,7 @@ from docker_pkg.errors import (
     PublishError,
     VerifyError,
 )
-from docker_pkg.inventory.taking import Inventories
+from docker_pkg.inventory.taking import Inventories, image_id
 from docker_pkg.running.engine_loss import LossLedger, check_alive, lost_member
 from docker_pkg.running.image_work import ImageWork
 from docker_pkg.running.run_records import RunRecords
@@ -29,6 +29,23 @@ from docker_pkg.tree.definitions import Rendered
 from docker_pkg.tree.workspace import Workspace
 
 T = TypeVar("T")
+
+
+class Published:
+    """The labels in the registry, which an engine that needs them pulls (when pulling)."""
+
+    def __init__(self, pulling: bool):
+        self._pulling = pulling
+        self._labels: set[str] = set()
+        self._lock = threading.Lock()
+
+    def note(self, labels: Iterable[str]) -> None:
+        with self._lock:
+            self._labels |= set(labels)
+
+    def holds(self, label: str) -> bool:
+        with self._lock:
+            return self._pulling and label in self._labels
 
 
 class PoolWork:
@@ -60,7 +77,8 @@ class PoolWork:
         self.inventories = inventories  # None: no inventory is taken
         self.ledger = LossLedger()
         self._names = {label: name for name, label in workspace.labels.items()}
-        self._published: set[str] = set()  # labels in the registry
+        self.published = Published(pulling)
+        self._image_ids: dict[str, str] = {}  # label -> ID of the image this run built
         self._lock = threading.Lock()
 
     def phase_name(self, phase: str, platform: str) -> str:
@@ -69,13 +87,7 @@ class PoolWork:
 
     def note_published(self, names: Iterable[str]) -> None:
         """These images are in the registry: an engine that needs them pulls them."""
-        labels = {self.workspace.label(n) for n in names}
-        with self._lock:
-            self._published |= labels
-
-    def is_published(self, label: str) -> bool:
-        with self._lock:
-            return self.pulling and label in self._published
+        self.published.note(self.workspace.label(n) for n in names)
 
     def auth_for(self, reference: str) -> Mapping[str, str] | None:
         registry = self.workspace.config.registry
@@ -156,7 +168,7 @@ class PoolWork:
             self.pool,
             member,
             parents,
-            published=self.is_published,
+            published=self.published.holds,
             auth=self.auth_for,
             output=self.records.image_logger(name),
             restore=self.restore,
@@ -168,11 +180,26 @@ class PoolWork:
         self.pool.record(member, label)
         self.built_on(member, name)
         self.verify(member, name)
-        if self.inventories is not None:
-            kept = self.inventories.take(member.engine, name, image_id)
+        with self._lock:
+            self._image_ids[label] = image_id
+        return image_id
+
+    def take_inventory(self, name: str, platform: str) -> str:
+        """Take the inventory of ``name`` on an engine that holds it; its digest."""
+        assert self.inventories is not None
+        inventories = self.inventories
+        label = self.workspace.label(name)
+
+        def take(member: Member) -> str:
+            with self._lock:
+                known = self._image_ids.get(label)
+            ident = known or image_id(member.engine, label)
+            kept = inventories.take(member.engine, name, ident)
             packages, warnings = len(kept.inventory.packages), kept.inventory.warnings
             self.records.inventory(name, packages, kept.digest, warnings)
-        return image_id
+            return kept.digest
+
+        return self.on_holder(name, platform, take)
 
     def verify(self, member: Member, name: str) -> None:
         """Verify ``name`` on ``member``; a failure whose cause is the engine's loss is that

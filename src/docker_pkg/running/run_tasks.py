@@ -16,6 +16,7 @@ from docker_pkg.running.scheduler import Status, Task, heights
 from docker_pkg.tree.graph import DependencyGraph
 
 BUILD, VERIFY, PUBLISH, MOVE = "build", "verify", "publish", "move"
+INVENTORY = "inventory"
 
 
 def chain_tasks(
@@ -26,9 +27,12 @@ def chain_tasks(
     publish: Callable[[str, bool], Callable[[], object]],
     *,
     publish_at_end: bool = False,
+    inventory: Callable[[str], Callable[[], object]] | None = None,
 ) -> dict[str, Task]:
     """The build and publish tasks of ``chain`` and ``to_publish``, with their dependencies;
-    ``build(name)`` and ``publish(name, verified)`` make each task's work."""
+    ``build(name)`` and ``publish(name, verified)`` make each task's work. With
+    ``inventory``, each image built or published has its inventory taken after its build
+    (and its ancestors' inventories), off the build slots, and before it is published."""
     in_chain = set(chain)
     chain_children = {n: [c for c in graph.children(n) if c in in_chain] for n in chain}
     priority = heights(chain_children, chain)
@@ -38,8 +42,18 @@ def chain_tasks(
         key = f"{BUILD}:{name}"
         tasks[key] = Task(key, BUILD, deps, build(name), priority=priority[name])
     publishing = set(to_publish)
+    taking = in_chain | publishing if inventory is not None else set()
+    for name in (n for n in graph.order() if n in taking):
+        assert inventory is not None
+        after = [f"{INVENTORY}:{a}" for a in sorted(graph.ancestors(name) & taking)]
+        if name in in_chain:
+            after.append(f"{BUILD}:{name}")
+        key = f"{INVENTORY}:{name}"
+        tasks[key] = Task(key, INVENTORY, tuple(after), inventory(name))
     for name in to_publish:
         needs = [f"{PUBLISH}:{a}" for a in sorted(graph.ancestors(name) & publishing)]
+        if name in taking:
+            needs.append(f"{INVENTORY}:{name}")
         if name in in_chain:
             needs.append(f"{BUILD}:{name}")
         if publish_at_end:
@@ -47,6 +61,20 @@ def chain_tasks(
         key = f"{PUBLISH}:{name}"
         tasks[key] = Task(key, PUBLISH, tuple(needs), publish(name, name in in_chain))
     return tasks
+
+
+def skip_reason(task: Task, failed: Task, failed_label: str) -> str:
+    """Why ``task`` of a run of one platform is not run, ``failed`` (``failed_label``)
+    having failed."""
+    if task.kind == INVENTORY:
+        return f"no inventory: {failed_label} failed"
+    if failed.kind == INVENTORY:
+        return f"not pushed: the inventory of {failed_label} failed"
+    if task.kind == BUILD:
+        return f"not attempted: its ancestor {failed_label} failed"
+    if failed.kind == BUILD and failed.key.split(":", 1)[1] == task.key.split(":", 1)[1]:
+        return "not pushed: its build failed"
+    return f"not pushed: {failed_label} was not published"
 
 
 def building(tasks: Mapping[str, Task]) -> set[str]:
@@ -69,6 +97,8 @@ def apply(result: ImageResult, task: Task) -> bool:
     if task.status is Status.SKIPPED:
         result.outcome, result.reason = Outcome.SKIPPED, task.reason
         return False
+    if task.kind == INVENTORY:
+        return True
     if task.kind == BUILD:
         result.outcome, result.image_id = Outcome.VERIFIED, task.value
     else:

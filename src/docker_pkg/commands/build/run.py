@@ -19,6 +19,7 @@ from docker_pkg.outputs.pages import live_page
 from docker_pkg.outputs.progress import Progress, make_progress
 from docker_pkg.outputs.report import report_document
 from docker_pkg.running.build_run import BuildRun
+from docker_pkg.running.run_tasks import INVENTORY
 from docker_pkg.running.scheduler import Status, Task
 from docker_pkg.tree.definitions import Rendered
 from docker_pkg.tree.workspace import Workspace
@@ -88,7 +89,7 @@ def execute_plan(
         return report_document(info, run.results(tasks, plan.states, why))
 
     with progress, live_page(outputs.html, snapshot, run.warnings.append):
-        finished = run.execute(tasks, progress.event, setting.clock)
+        finished = run.execute(tasks, _shown(progress, workspace.labels), setting.clock)
     for warning in run.warnings:
         say(f" WARNING: {warning}")
     failed = any(t.status in (Status.FAILED, Status.SKIPPED) for t in tasks.values())
@@ -98,8 +99,23 @@ def execute_plan(
 def _progress(
     mode: str, run: BuildRun, plan: RunPlan, tasks: Mapping[str, Task], out: TextIO
 ) -> Progress:
-    keys = sorted(tasks, key=lambda k: chain_order(plan.chain)(k.split(":", 1)[1]))
+    shown = [k for k in tasks if tasks[k].kind != INVENTORY]
+    keys = sorted(shown, key=lambda k: chain_order(plan.chain)(k.split(":", 1)[1]))
     return progress_of(mode, run, run.workspace.labels, keys, out)
+
+
+def _shown(progress: Progress, labels: Mapping[str, str]) -> Callable[[Task], None]:
+    """What the view hears of the tasks: inventories only when they fail (as a message),
+    builds and pushes as they go."""
+
+    def event(task: Task) -> None:
+        if task.kind != INVENTORY:
+            progress.event(task)
+        elif task.status is Status.FAILED:
+            label = labels[task.key.split(":", 1)[1]]
+            progress.message(f" ERROR: the inventory of {label} failed: {task.reason.strip()}")
+
+    return event
 
 
 def progress_of(
