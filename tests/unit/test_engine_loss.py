@@ -148,7 +148,7 @@ class FakeEngine:
     def remove_containers_of(self, image: str, since: float) -> list[str]:
         return []
 
-    def read_files(self, image: str, paths: Iterable[str]) -> dict[str, bytes]:
+    def read_files(self, image: str, paths: Iterable[Iterable[str]]) -> dict[str, bytes]:
         self._call("read")
         name = image.rsplit("/", 1)[-1].split(":", maxsplit=1)[0]
         return {"var/lib/dpkg/status": f"Package: {name}-pkg\nVersion: 1\n".encode()}

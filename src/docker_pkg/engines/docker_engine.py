@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from docker_pkg.engines.builders import BUILDKIT_MIN_API
@@ -219,5 +219,5 @@ class DockerEngine:
     def remove_containers_of(self, image: str, since: float) -> list[str]:
         return self.sdk.remove_containers_of(image, since)
 
-    def read_files(self, image: str, paths: Iterable[str]) -> dict[str, bytes]:
+    def read_files(self, image: str, paths: Iterable[Sequence[str]]) -> dict[str, bytes]:
         return self.sdk.read_files(image, paths)

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 if TYPE_CHECKING:
@@ -55,4 +55,4 @@ class Engine(Protocol):
 
     def remove_containers_of(self, image: str, since: float) -> list[str]: ...
 
-    def read_files(self, image: str, paths: Iterable[str]) -> dict[str, bytes]: ...
+    def read_files(self, image: str, paths: Iterable[Sequence[str]]) -> dict[str, bytes]: ...

@@ -11,14 +11,12 @@ from docker_pkg.inventory.model import Inventory
 if TYPE_CHECKING:
     from docker_pkg.engines.interface import Engine
 
-# The package database, the operating system, and (for refreshing) apt's sources, pins and
-# the keyrings they trust.
+# Each group: the first of its paths that holds any file is read. The package database
+# (distroless images keep one file per package in status.d), then os-release (a link to
+# /usr/lib/os-release on Debian).
 PATHS = (
-    "/var/lib/dpkg/status",
-    "/var/lib/dpkg/status.d",
-    "/etc/os-release",
-    "/usr/lib/os-release",
-    "/etc/apt",
+    ("/var/lib/dpkg/status", "/var/lib/dpkg/status.d"),
+    ("/etc/os-release", "/usr/lib/os-release"),
 )
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 import io
 import tarfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import BinaryIO
 
 import docker.errors
@@ -51,10 +51,11 @@ class Containers:
                 lambda: api.remove_container(container, force=True),
             )
 
-    def read_files(self, image: str, paths: Iterable[str]) -> dict[str, bytes]:
-        """The regular files at or under ``paths`` in ``image`` (absent paths left out), by
-        path relative to the image's root, through one container that is created, never
-        started, and always removed."""
+    def read_files(self, image: str, paths: Iterable[Sequence[str]]) -> dict[str, bytes]:
+        """The regular files in ``image`` at or under the first path of each group of
+        ``paths`` that holds any (a group's later paths are alternatives), by path relative
+        to the image's root, through one container that is created, never started, and
+        always removed."""
         call, api = self._connection.call, self._connection.api
         container = call(
             f"creating a container of {image}",
@@ -62,8 +63,12 @@ class Containers:
         )["Id"]
         found: dict[str, bytes] = {}
         try:
-            for path in paths:
-                found.update(self._read(container, image, path))
+            for group in paths:
+                for path in group:
+                    files = self._read(container, image, path)
+                    if files:
+                        found.update(files)
+                        break
         finally:
             call(
                 f"removing the container of {image}",

@@ -3,7 +3,7 @@ whose job it is."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import BinaryIO
 
 from docker_pkg.engines.endpoint import TLSFiles
@@ -87,5 +87,5 @@ class SdkEngine:
     def remove_containers_of(self, image: str, since: float) -> list[str]:
         return self.containers.remove_of(image, since)
 
-    def read_files(self, image: str, paths: Iterable[str]) -> dict[str, bytes]:
+    def read_files(self, image: str, paths: Iterable[Sequence[str]]) -> dict[str, bytes]:
         return self.containers.read_files(image, paths)
