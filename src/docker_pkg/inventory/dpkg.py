@@ -36,11 +36,14 @@ def database_files(files: Mapping[str, bytes]) -> dict[str, bytes]:
 def installed_packages(files: Mapping[str, bytes]) -> tuple[tuple[Package, ...], list[str]]:
     """The installed packages of the database files, sorted, and warnings about what could
     not be read (a file too big, not text, a stanza without name or version)."""
-    from debian.deb822 import Deb822
-
     found: dict[tuple[str, str], Package] = {}
-    warnings = []
-    for path, data in sorted(database_files(files).items()):
+    warnings: list[str] = []
+    database = database_files(files)
+    if not database:
+        return (), warnings
+    from debian.deb822 import Deb822  # images without a database never load it
+
+    for path, data in sorted(database.items()):
         if len(data) > MAX_DATABASE_BYTES:
             warnings.append(f"/{path} is {len(data) >> 20} MiB: not read")
             continue
