@@ -11,7 +11,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import requests
 
+from docker_pkg.inventory.publishing import CYCLONEDX_JSON as CYCLONEDX
+from docker_pkg.registry.media_types import MANIFEST_TYPES
 from tests.helpers import write_image
 from tests.integration.conftest import Project
 
@@ -143,3 +146,38 @@ def test_no_inventory_with_sbom_off(project: Project, busybox: Path) -> None:
     image = json.loads(report.read_text())["images"][0]
     assert (image["packages"], image["inventory"]) == (None, None)
     assert not (Path(os.environ["HOME"]) / ".local/state/docker-pkg/inventories").exists()
+
+
+def test_each_published_image_carries_its_inventory_in_the_registry(
+    project: Project, busybox: Path
+) -> None:
+    """Debian's docker-registry has no referrers API: the inventory is listed in the index
+    at the tag ``sha256-<hex>`` of the image manifest's digest."""
+    if project.builder != "buildkit":
+        pytest.skip("publishing an inventory does not depend on the builder")
+    base = write_image(project.images, "base", template=DPKG_BASE)
+    shutil.copy(busybox, base / "busybox")
+    deb = make_deb(base, "libfoo1", "1.2-3")
+    (base / "Dockerfile.template").write_text(
+        DPKG_BASE + f"COPY {deb} /tmp/\nRUN dpkg -i /tmp/{deb} && rm /tmp/{deb}\n"
+    )
+    project.build(check_code=0)
+
+    registry = f"http://{project.registry}/v2/{project.namespace}/base"
+    accept = {"Accept": MANIFEST_TYPES}
+    head = requests.head(f"{registry}/manifests/1.0.0", headers=accept, timeout=10)
+    digest = head.headers["Docker-Content-Digest"]
+    index = requests.get(
+        f"{registry}/manifests/{digest.replace(':', '-')}", headers=accept, timeout=10
+    ).json()
+    listed = [m for m in index["manifests"] if m["artifactType"] == CYCLONEDX]
+    assert len(listed) == 1
+    artifact = requests.get(
+        f"{registry}/manifests/{listed[0]['digest']}", headers=accept, timeout=10
+    ).json()
+    assert artifact["subject"]["digest"] == digest
+    assert artifact["config"]["mediaType"] == "application/vnd.oci.empty.v1+json"
+    layer = artifact["layers"][0]
+    document = requests.get(f"{registry}/blobs/{layer['digest']}", timeout=10).json()
+    assert document["metadata"]["component"]["hashes"][0]["content"] == digest.split(":")[1]
+    assert [c["name"] for c in document["components"]] == ["libfoo1"]

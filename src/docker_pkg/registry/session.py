@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from urllib.parse import urljoin, urlsplit
 
 from docker_pkg.errors import RegistryAnswerError, RegistryError
 from docker_pkg.registry.auth import Authenticator
@@ -183,6 +184,10 @@ class RegistrySession:
         """``method`` on ``/v2/path``, authenticating as the registry's challenge asks;
         ``body`` is (content type, bytes)."""
         url = f"{self.base_url}/{path}"
+        if path.startswith(("/", "http://", "https://")):  # a Location the registry gave
+            url = urljoin(f"{self.base_url}/", path)
+            if urlsplit(url).netloc != urlsplit(self.base_url).netloc:
+                raise RegistryError(f"registry {self.registry} sent us elsewhere: {url}")
         extra = {"Content-Type": body[0]} if body else {}
         data = body[1] if body else None
         headers = {"Accept": accept, **extra, **self._auth.header(scope)}

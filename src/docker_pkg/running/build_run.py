@@ -15,9 +15,9 @@ from pathlib import Path
 
 from docker_pkg.engines.pool import EnginePool, Member
 from docker_pkg.errors import OperationError
+from docker_pkg.inventory.publishing import publish_kept
 from docker_pkg.inventory.store import InventoryStore
 from docker_pkg.inventory.taking import Inventories
-from docker_pkg.logs import ImageLog
 from docker_pkg.planning.plan import State
 from docker_pkg.registry.client import RegistryClient
 from docker_pkg.registry.credentials import Credentials
@@ -107,9 +107,6 @@ class BuildRun:
     def pulling(self) -> bool:
         return self.options.pull and self.registry is not None
 
-    def image_logger(self, name: str) -> ImageLog:
-        return self.records.image_logger(name)
-
     def close_logs(self) -> None:
         self.records.close_logs()
 
@@ -147,15 +144,12 @@ class BuildRun:
             inventory=self._inventory_task if self.engines.inventories is not None else None,
         )
 
-    def phase_name(self, phase: str, platform: str) -> str:
-        return self.engines.phase_name(phase, platform)
-
     def _build_task(self, name: str, rendered: Rendered, platform: str = "") -> Callable[[], str]:
         def run() -> str:
             try:
                 image_id = self.engines.build_somewhere(name, rendered, platform or self.platform)
             except OperationError as exc:
-                self.image_logger(name).error("%s", exc)
+                self.records.image_logger(name).error("%s", exc)
                 self.records.keep_inputs(name, rendered)
                 raise
             self.records.forget_inputs(name)
@@ -172,13 +166,17 @@ class BuildRun:
             if not verified:
                 self.engines.verify(member, name)
             with self.records.phase(name, PUBLISH):
-                return self.work.push(name, member.engine)
+                digest = self.work.push(name, member.engine)
+                inventories = self.engines.inventories
+                if inventories is not None and self.registry is not None and digest:
+                    publish_kept(inventories, self.registry, member.engine, name, digest)
+                return digest
 
         def run() -> str | None:
             try:
                 digest = self.engines.on_holder(name, self.platform, push)
             except OperationError as exc:
-                self.image_logger(name).error("%s", exc)
+                self.records.image_logger(name).error("%s", exc)
                 raise
             self.engines.note_published([name])
             return digest
@@ -190,7 +188,7 @@ class BuildRun:
             try:
                 return self.engines.take_inventory(name, self.platform)
             except OperationError as exc:
-                self.image_logger(name).error("inventory: %s", exc)
+                self.records.image_logger(name).error("inventory: %s", exc)
                 raise
 
         return run

@@ -107,14 +107,14 @@ class PlatformRun(BuildRun):
         def push(member: Member) -> str | None:
             if not verified:
                 self.engines.verify(member, name)
-            with self.records.phase(name, self.phase_name(PUBLISH, platform)):
+            with self.records.phase(name, self.engines.phase_name(PUBLISH, platform)):
                 return self.work.push_tag(name, member.engine, tag)
 
         def run() -> str | None:
             try:
                 return self.engines.on_holder(name, platform, push)
             except OperationError as exc:
-                self.image_logger(name).error("%s", exc)
+                self.records.image_logger(name).error("%s", exc)
                 raise
 
         return run
@@ -155,7 +155,7 @@ class PlatformRun(BuildRun):
         kind, body = index_body(entries)
         digest = registry.put_manifest(repository, tag, kind, body)
         registry.put_manifest(repository, "latest", kind, body)
-        self.image_logger(name).info(
+        self.records.image_logger(name).info(
             "Published %s:%s as an index of %s",
             repository,
             tag,
