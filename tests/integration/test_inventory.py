@@ -181,3 +181,17 @@ def test_each_published_image_carries_its_inventory_in_the_registry(
     document = requests.get(f"{registry}/blobs/{layer['digest']}", timeout=10).json()
     assert document["metadata"]["component"]["hashes"][0]["content"] == digest.split(":")[1]
     assert [c["name"] for c in document["components"]] == ["libfoo1"]
+
+    # The inventory deleted from the registry comes back on the next run, nothing rebuilt.
+    tag = f"{registry}/manifests/{digest.replace(':', '-')}"
+    index_digest = requests.head(tag, headers=accept, timeout=10).headers["Docker-Content-Digest"]
+    assert requests.delete(f"{registry}/manifests/{index_digest}", timeout=10).status_code == 202
+    assert requests.head(tag, headers=accept, timeout=10).status_code == 404
+    again = project.build(check_code=0)
+    assert f"Will publish the missing inventories of: {project.name('base')}:1.0.0" in again.stdout
+    assert "Built image" not in again.stdout
+    assert "Successfully published image" not in again.stdout
+    index = requests.get(tag, headers=accept, timeout=10).json()
+    assert [m["artifactType"] for m in index["manifests"]] == [CYCLONEDX]
+    quiet = project.build(check_code=0)
+    assert "missing inventories" not in quiet.stdout

@@ -3,14 +3,16 @@ image manifest as an OCI artifact (:mod:`docker_pkg.registry.referrers`)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from docker_pkg.errors import PublishError, RegistryError
 from docker_pkg.inventory.documents import cyclonedx
 from docker_pkg.inventory.store import Kept
-from docker_pkg.inventory.taking import Inventories
+from docker_pkg.inventory.taking import Inventories, image_id
 from docker_pkg.registry.client import RegistryClient
-from docker_pkg.registry.referrers import Descriptor, attach
+from docker_pkg.registry.referrers import Descriptor, attach, referrers
 
 if TYPE_CHECKING:
     from docker_pkg.engines.interface import Engine
@@ -42,3 +44,41 @@ def publish_inventory(client: RegistryClient, repository: str, digest: str, kept
         return attach(client, repository, subject, CYCLONEDX_JSON, document)
     except RegistryError as exc:
         raise PublishError(f"publishing the inventory of {repository}@{digest}: {exc}") from None
+
+
+def missing_inventories(
+    client: RegistryClient,
+    repositories: Mapping[str, str],
+    digests: Mapping[str, str],
+    workers: int,
+) -> list[str]:
+    """The images among ``digests`` (image -> manifest digest; ``repositories``: image ->
+    repository) that carry no inventory in the registry."""
+
+    def missing(name: str) -> bool:
+        found = referrers(client, repositories[name], digests[name], CYCLONEDX_JSON)
+        return not found
+
+    names = sorted(digests)
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(names)))) as threads:
+        flags = list(threads.map(missing, names))
+    return [n for n, lacking in zip(names, flags, strict=True) if lacking]
+
+
+def attach_missing(
+    inventories: Inventories,
+    client: RegistryClient,
+    engine: Engine,
+    name: str,
+    digest: str,
+    *,
+    auth: Mapping[str, str] | None,
+) -> str:
+    """Publish the inventory of ``name``, published as ``digest`` without one: kept in the
+    store, else read from the image (pulled when the engine does not hold it)."""
+    label = inventories.workspace.label(name)
+    if not engine.image_exists(label):
+        engine.pull(label, auth)
+    kept = inventories.kept(engine, name) or inventories.take(engine, name, image_id(engine, label))
+    repository = client.repository_path(inventories.workspace.name(name))
+    return publish_inventory(client, repository, digest, kept)

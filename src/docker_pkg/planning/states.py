@@ -37,6 +37,7 @@ class StateScan:
     # not trusted; ``distrusted`` names the images found so, to be built again.
     untrusted: frozenset[str] = frozenset()
     distrusted: set[str] = field(default_factory=set)
+    digests: dict[str, str] = field(default_factory=dict)  # image -> its manifest's, if published
 
     @property
     def pulling(self) -> bool:
@@ -47,7 +48,10 @@ class StateScan:
             return False
         repository = self.registry.repository_path(self.workspace.name(name))
         try:
-            return self.registry.manifest(repository, self.workspace.definitions[name].tag).exists
+            status = self.registry.manifest(repository, self.workspace.definitions[name].tag)
+            if status.exists and status.digest:
+                self.digests[name] = status.digest
+            return status.exists
         except RegistryAnswerError as exc:
             self.unanswered[name] = str(exc)
             return False

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from docker_pkg.engines.pool import EnginePool, Member
 from docker_pkg.errors import OperationError
-from docker_pkg.inventory.publishing import publish_kept
+from docker_pkg.inventory.publishing import attach_missing, publish_kept
 from docker_pkg.inventory.store import InventoryStore
 from docker_pkg.inventory.taking import Inventories
 from docker_pkg.planning.plan import State
@@ -250,3 +250,24 @@ def run_inventories(run: BuildRun) -> Inventories | None:
         return None
     store = InventoryStore(run.inventory_dir) if run.inventory_dir is not None else None
     return Inventories(run.workspace, run.rendered, store)
+
+
+def inventory_repairs(run: BuildRun, digests: Mapping[str, str]) -> dict[str, Task]:
+    """A task per published image without its inventory in the registry (image ->
+    manifest digest): its inventory published, nothing built."""
+    inventories, registry = run.engines.inventories, run.registry
+    if inventories is None or registry is None:
+        return {}
+    tasks = {}
+    for name, digest in digests.items():
+
+        def repair(name: str = name, digest: str = digest) -> str:
+            member = next(
+                m for m in run.pool.alive if m.platform == run.platform or not run.platform
+            )
+            auth = run.engines.auth_for(run.workspace.label(name))
+            return attach_missing(inventories, registry, member.engine, name, digest, auth=auth)
+
+        key = f"{INVENTORY}:{name}"
+        tasks[key] = Task(key, INVENTORY, (), repair)
+    return tasks

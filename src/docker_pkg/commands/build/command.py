@@ -33,7 +33,7 @@ from docker_pkg.engines.builders import BUILDKIT, choose_builder
 from docker_pkg.engines.pool import EnginePool
 from docker_pkg.errors import EngineError, UsageError
 from docker_pkg.logs import RedactSecrets
-from docker_pkg.planning.plan import build_chain, publish_candidates
+from docker_pkg.planning.plan import build_chain, publish_candidates, selection
 from docker_pkg.planning.states import StateScan
 from docker_pkg.registry.connect import registry_client, run_credentials
 from docker_pkg.running.model import BuildOptions, plan_results
@@ -141,7 +141,7 @@ def _single_platform(
             estimate=expected,
         )
         return 0
-    if plan.chain or plan.to_publish:
+    if plan.chain or plan.to_publish or plan.uninventoried:
         from docker_pkg.commands.build.run import execute_plan  # the build machinery
 
         executed = execute_plan(setting, plan, platform, say=say, out=out, stack=stack)
@@ -215,9 +215,32 @@ def plan_run(
         else []
     )
     rendered = {n: everything[n] for n in chain}
+    uninventoried = _uninventoried(workspace, scan, select) if publishing else {}
     return RunPlan(
-        states, chain, rendered, to_publish, dict(scan.unanswered), frozenset(scan.distrusted)
+        states,
+        chain,
+        rendered,
+        to_publish,
+        dict(scan.unanswered),
+        frozenset(scan.distrusted),
+        uninventoried,
     )
+
+
+def _uninventoried(workspace: Workspace, scan: StateScan, select: str | None) -> dict[str, str]:
+    """Selected published images whose inventory is missing from the registry (it was
+    deleted, or they were published before inventories were)."""
+    registry = scan.registry
+    if registry is None or not workspace.config.sbom or workspace.config.platforms:
+        return {}
+    from docker_pkg.inventory.publishing import missing_inventories
+
+    chosen = selection(workspace.labels, select)
+    digests = {n: d for n, d in scan.digests.items() if n in chosen}
+    repositories = {n: registry.repository_path(workspace.name(n)) for n in digests}
+    workers = workspace.config.scan_workers
+    missing = missing_inventories(registry, repositories, digests, workers)
+    return {n: digests[n] for n in missing}
 
 
 def _resolve_builder(

@@ -64,6 +64,9 @@ def announce(
         say(f" WARNING: {workspace.label(name)}: {answer}; taken as not published{again}")
     for name in sorted(plan.distrusted):
         say(f" WARNING: {workspace.label(name)}: {UNFINISHED}")
+    if plan.uninventoried:
+        labels = ", ".join(workspace.label(n) for n in sorted(plan.uninventoried))
+        say(f"Will publish the missing inventories of: {labels}")
     say("Will build the following images:")
     for name in plan.chain:
         say(f"* {workspace.label(name)}")

@@ -18,7 +18,7 @@ from docker_pkg.engines.endpoint import engine_name
 from docker_pkg.outputs.pages import live_page
 from docker_pkg.outputs.progress import Progress, make_progress
 from docker_pkg.outputs.report import report_document
-from docker_pkg.running.build_run import BuildRun
+from docker_pkg.running.build_run import BuildRun, inventory_repairs
 from docker_pkg.running.run_tasks import INVENTORY
 from docker_pkg.running.scheduler import Status, Task
 from docker_pkg.tree.definitions import Rendered
@@ -81,6 +81,7 @@ def execute_plan(
         refresh_bases=run.pull_base_images if run.pulling else None,
     )
     tasks = run.tasks(plan.chain, plan.rendered, plan.states, plan.to_publish)
+    tasks.update(inventory_repairs(run, plan.uninventoried))
     progress = _progress(outputs.progress, run, plan, tasks, out)
     why = reasons(workspace, plan, setting.select, run.pulling, last_tags(outputs.history))
 

@@ -52,6 +52,8 @@ class RunPlan:
     unanswered: Mapping[str, str] = field(default_factory=dict)
     # images whose tag in the engine comes from a build that did not finish: built again
     distrusted: frozenset[str] = frozenset()
+    # published images without their inventory in the registry: image -> manifest digest
+    uninventoried: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
