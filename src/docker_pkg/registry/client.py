@@ -6,15 +6,12 @@ retries)."""
 from __future__ import annotations
 
 import hashlib
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from docker_pkg.errors import RegistryAnswerError, RegistryError
-from docker_pkg.registry.credentials import Credentials
-from docker_pkg.registry.media_types import INDEX_TYPES, MANIFEST_TYPES
-from docker_pkg.registry.session import RegistrySession, RetryPolicy
+from docker_pkg.registry.media_types import INDEX_TYPES
+from docker_pkg.registry.session import RegistrySession
 from docker_pkg.registry.transport import Response
 
 
@@ -41,59 +38,16 @@ def _digest(body: bytes) -> str:
 
 
 @dataclass
-class RegistryClient:
-    """What docker-pkg asks of one registry."""
-
-    registry: str
-    credentials: Credentials | None = None
-    ca_bundle: str | None = None
-    http_proxy: str | None = None
-    insecure: bool = False
-    policy: RetryPolicy = field(default_factory=RetryPolicy)
-    sleep: Callable[[float], None] = time.sleep
-    clock: Callable[[], float] = time.monotonic
-    session: RegistrySession = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.session = RegistrySession(
-            self.registry,
-            self.credentials,
-            self.ca_bundle,
-            self.http_proxy,
-            self.insecure,
-            self.policy,
-            self.sleep,
-            self.clock,
-        )
-
-    @property
-    def plain_http_allowed(self) -> bool:
-        return self.session.plain_http_allowed
-
-    @property
-    def base_url(self) -> str:
-        return self.session.base_url
-
-    def close(self) -> None:
-        self.session.close()
+class RegistryClient(RegistrySession):
+    """What docker-pkg asks of one registry, over its session (connections, TLS,
+    authentication, retries: :class:`RegistrySession`)."""
 
     def check_alive(self) -> None:
         """Raise a :class:`RegistryError` unless the registry answers ``GET /v2/`` as a
         working one does (200, or 401 asking for credentials)."""
-        status = self.session.ping()
+        status = self.ping()
         if status not in (200, 401):
             raise RegistryError(f"registry {self.registry} answered HTTP {status} to GET /v2/")
-
-    def request(
-        self,
-        method: str,
-        path: str,
-        scope: str,
-        accept: str = MANIFEST_TYPES,
-        body: tuple[str, bytes] | None = None,
-    ) -> Response:
-        """``method`` on ``/v2/path`` (see :meth:`RegistrySession.request`)."""
-        return self.session.request(method, path, scope, accept, body)
 
     def manifest(self, repository: str, tag: str) -> ManifestStatus:
         """Whether ``repository:tag`` (a path inside this registry) has a manifest."""

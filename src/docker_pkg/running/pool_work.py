@@ -106,13 +106,7 @@ class PoolWork:
             try:
                 return self._on(member, name, label, parents, rendered)
             except EngineLost as exc:
-                gone = self.lose(exc, member, unit, platform, BuildError)
-                if gone in lost:
-                    raise BuildError(str(exc)) from None
-                self.records.image_logger(name).warning(
-                    "Engine %s was lost (%s); building again", gone.name, exc
-                )
-                lost.append(gone)
+                self.lose(exc, member, name, platform, lost=lost, error=BuildError)
             finally:
                 self.pool.release(member, unit)
 
@@ -123,28 +117,33 @@ class PoolWork:
         self,
         exc: EngineLost,
         near: Member | None,
-        unit: str,
+        name: str,
         platform: str,
+        *,
+        lost: list[Member],
         error: type[OperationError],
-    ) -> Member:
-        """Mark the engine ``exc`` is about as lost and note the retry of ``unit``; raise
-        ``exc`` when no engine is left at all (the run stops), ``error`` when none is left
-        for ``platform``."""
+    ) -> None:
+        """Mark the engine ``exc`` is about as lost, note it in ``lost`` and the retry of
+        ``name``; raise ``exc`` when no engine is left at all (the run stops), ``error``
+        when none is left for ``platform`` or the work was already done again after losing
+        that engine."""
         gone = lost_member(self.pool, exc, near)
         if gone is None:
             raise exc
         self.pool.mark_lost(gone)
         if not self.pool.alive:
             raise exc
-        self.records.retried(unit, f"{gone.name}: {exc}")
-        if not self.pool.serves(platform):
+        self.records.retried(self.unit(name, platform), f"{gone.name}: {exc}")
+        if gone in lost or not self.pool.serves(platform):
             raise error(str(exc)) from None
-        return gone
+        self.records.image_logger(name).warning(
+            "Engine %s was lost (%s); doing the work again on another engine", gone.name, exc
+        )
+        lost.append(gone)
 
     def on_holder(self, name: str, platform: str, work: Callable[[Member], T]) -> T:
         """``work`` on an engine that holds ``name``; when an engine it depends on is lost,
         again on another holder (``name`` built again where no engine holds it any more)."""
-        unit = self.unit(name, platform)
         lost: list[Member] = []
         while True:
             member = None
@@ -152,13 +151,7 @@ class PoolWork:
                 member = self.holder(name, platform)
                 return work(member)
             except EngineLost as exc:
-                gone = self.lose(exc, member, unit, platform, PublishError)
-                if gone in lost:
-                    raise PublishError(str(exc)) from None
-                self.records.image_logger(name).warning(
-                    "Engine %s was lost (%s); publishing from another engine", gone.name, exc
-                )
-                lost.append(gone)
+                self.lose(exc, member, name, platform, lost=lost, error=PublishError)
 
     def _on(
         self, member: Member, name: str, label: str, parents: list[str], rendered: Rendered
