@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from docker_pkg.engines.interface import Engine
 
 CYCLONEDX_JSON = "application/vnd.cyclonedx+json"
+CHECKS_PER_WORKER = 4  # as the state scan: a thread per four images
 
 
 def publish_kept(
@@ -60,7 +61,9 @@ def missing_inventories(
         return not found
 
     names = sorted(digests)
-    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(names)))) as threads:
+    # Each thread opens its own connection (a TLS handshake): a few images share one.
+    threads_wanted = max(1, min(workers, len(names) // CHECKS_PER_WORKER))
+    with ThreadPoolExecutor(max_workers=threads_wanted) as threads:
         flags = list(threads.map(missing, names))
     return [n for n, lacking in zip(names, flags, strict=True) if lacking]
 

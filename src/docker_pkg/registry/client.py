@@ -42,6 +42,9 @@ class RegistryClient(RegistrySession):
     """What docker-pkg asks of one registry, over its session (connections, TLS,
     authentication, retries: :class:`RegistrySession`)."""
 
+    # Whether the registry has the referrers API (None: not asked yet).
+    referrers_api: bool | None = None
+
     def check_alive(self) -> None:
         """Raise a :class:`RegistryError` unless the registry answers ``GET /v2/`` as a
         working one does (200, or 401 asking for credentials)."""

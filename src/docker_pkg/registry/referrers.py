@@ -130,6 +130,9 @@ def referrers(
 ) -> list[dict[str, Any]]:
     """The artifacts of ``artifact_type`` attached to ``subject_digest``: from the referrers
     API, else from the referrers tag schema."""
+    if client.referrers_api is False:  # learnt from an earlier answer of this registry
+        listed = _tag_index(client, repository, subject_digest).get("manifests") or []
+        return [m for m in listed if m.get("artifactType") == artifact_type]
     scope = f"repository:{repository}:pull"
     answer = client.request(
         "GET",
@@ -138,8 +141,10 @@ def referrers(
         accept=OCI_INDEX,
     )
     if answer.status_code == 200:
+        client.referrers_api = True
         listed = answer.json().get("manifests") or []
     elif answer.status_code == 404:
+        client.referrers_api = False
         listed = _tag_index(client, repository, subject_digest).get("manifests") or []
     else:
         raise RegistryError(
