@@ -83,9 +83,13 @@ def test_sbom_lists_what_each_image_installed_and_who_introduced_it(
     bare = write_image(project.images, "bare", template=DPKG_BASE.split("RUN mkdir", maxsplit=1)[0])
     shutil.copy(busybox, bare / "busybox")
     project.write_config(username=None, password=None)
-    report = project.root / "report.json"
-    project.build("--no-pull", "--report", str(report), check_code=0)
+    report, page = project.root / "report.json", project.root / "run.html"
+    project.build("--no-pull", "--report", str(report), "--html", str(page), check_code=0)
     taken = {i["name"]: i for i in json.loads(report.read_text())["images"]}
+    assert taken["leaf"]["introduced"] == ["jq 1.6-2+deb12u1", "libfoo1 1:1.2+b1-3+deb12u1"]
+    assert taken["mid"]["introduced"] == ["tool 0.9"]
+    assert taken["base"]["introduced"] == ["libfoo1 1:1.2+b1-3"]
+    assert "3 packages, 2 installed here" in page.read_text()
     assert {n: i["packages"] for n, i in taken.items()} == {
         "base": 1,
         "mid": 2,

@@ -54,6 +54,7 @@ def report_document(run: RunInfo, results: list[ImageResult]) -> dict[str, Any]:
                 "retries": list(r.retries),
                 "packages": r.packages,
                 "inventory": r.inventory,
+                "introduced": list(r.introduced),
                 "phases": {
                     kind: {"started": _time(start), "ended": _time(end)}
                     for kind, (start, end) in r.phases.items()

@@ -205,6 +205,19 @@ def _failed_ancestor(
     return None
 
 
+def _packages(image: Mapping[str, Any]) -> str:
+    """The image's package count, and the packages it installed itself (folded)."""
+    introduced = [str(p) for p in image.get("introduced") or []]
+    summary = f"{image['packages']} packages, {len(introduced)} installed here"
+    if not introduced:
+        return f'<div class="packages">{html.escape(summary)}</div>'
+    listed = html.escape(", ".join(introduced))
+    return (
+        f'<details class="packages"><summary>{html.escape(summary)}</summary>'
+        f"<code>{listed}</code></details>"
+    )
+
+
 def _row(
     image: Mapping[str, Any], outcome: str, ancestor: str | None, duration: float | None
 ) -> str:
@@ -224,6 +237,8 @@ def _row(
         )
     if image.get("log_file"):
         details.append(f'<div class="log">log: <code>{html.escape(image["log_file"])}</code></div>')
+    if image.get("packages") is not None:
+        details.append(_packages(image))
     seconds = f"{duration:.1f}" if duration is not None else ""
     return (
         f'<tr id="image-{name}" data-outcome="{html.escape(outcome)}">'

@@ -48,6 +48,7 @@ class ImageResult:
     retries: list[str] = field(default_factory=list)  # engines lost under its build
     packages: int | None = None  # in its inventory, taken at build
     inventory: str | None = None  # the digest of that inventory
+    introduced: list[str] = field(default_factory=list)  # "name version" it installed itself
 
     @property
     def in_run(self) -> bool:

@@ -189,7 +189,10 @@ class PoolWork:
             ident = known or image_id(member.engine, label)
             kept = inventories.take(member.engine, name, ident)
             packages, warnings = len(kept.inventory.packages), kept.inventory.warnings
-            self.records.inventory(name, packages, kept.digest, warnings)
+            introduced = sorted(
+                f"{k[0]} {k[2]}" for k, who in kept.introduced.items() if who == name
+            )
+            self.records.inventory(name, packages, kept.digest, warnings, introduced)
             return kept.digest
 
         return self.on_holder(name, platform, take)

@@ -38,7 +38,8 @@ class RunRecords:
         self._phases: dict[str, dict[str, tuple[datetime, datetime]]] = {}
         self._engines: dict[str, list[str]] = {}  # image -> engines that built it
         self._retries: dict[str, list[str]] = {}  # unit -> why it was tried again
-        self._inventories: dict[str, tuple[int, str]] = {}  # image -> packages, digest
+        # image -> package count, digest, the packages it introduced
+        self._inventories: dict[str, tuple[int, str, list[str]]] = {}
         self._logs_lost = False
         self._lock = threading.Lock()
 
@@ -91,11 +92,14 @@ class RunRecords:
         with self._lock:
             self._retries.setdefault(unit, []).append(why)
 
-    def inventory(self, name: str, packages: int, digest: str, warnings: Iterable[str]) -> None:
-        """The inventory taken of ``name``; what could not be read of it is said at the end."""
+    def inventory(
+        self, name: str, packages: int, digest: str, warnings: Iterable[str], introduced: list[str]
+    ) -> None:
+        """The inventory taken of ``name`` (``introduced``: the packages it installed
+        itself); what could not be read of it is said at the end."""
         label = self._label(name)
         with self._lock:
-            self._inventories[name] = (packages, digest)
+            self._inventories[name] = (packages, digest, introduced)
             self.warnings.extend(f"inventory of {label}: {w}" for w in warnings)
 
     def keep_inputs(self, name: str, rendered: Rendered) -> None:
@@ -128,4 +132,4 @@ class RunRecords:
                 result.engine = engines[-1] if engines else None
             result.retries = [r for u in units for r in self._retries.get(u, [])]
             if name in self._inventories:
-                result.packages, result.inventory = self._inventories[name]
+                result.packages, result.inventory, result.introduced = self._inventories[name]
