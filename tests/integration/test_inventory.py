@@ -199,3 +199,21 @@ def test_each_published_image_carries_its_inventory_in_the_registry(
     assert [m["artifactType"] for m in index["manifests"]] == [CYCLONEDX]
     quiet = project.build(check_code=0)
     assert "missing inventories" not in quiet.stdout
+
+    # No local image: sbom prints the copy the registry holds (it names the pushed digest).
+    subprocess.run(
+        [
+            "docker",
+            "-H",
+            project.bed.docker_host,
+            "rmi",
+            "-f",
+            f"{project.name('base')}:1.0.0",
+            f"{project.name('base')}:latest",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    printed = json.loads(project.run("sbom", "base", str(project.images), check_code=0).stdout)
+    assert printed["metadata"]["component"]["hashes"][0]["content"] == digest.split(":")[1]
+    assert [c["name"] for c in printed["components"]] == ["libfoo1"]

@@ -152,3 +152,25 @@ def referrers(
             f"referrers of {repository}@{subject_digest}"
         )
     return [m for m in listed if m.get("artifactType") == artifact_type]
+
+
+def attached_document(
+    client: RegistryClient, repository: str, subject_digest: str, artifact_type: str
+) -> bytes | None:
+    """The document of the last artifact of ``artifact_type`` attached to ``subject_digest``
+    (the one layer of its manifest); None when there is none."""
+    listed = referrers(client, repository, subject_digest, artifact_type)
+    if not listed:
+        return None
+    artifact = client.manifest_document(repository, str(listed[-1]["digest"]))
+    layers = (artifact.document.get("layers") or []) if artifact is not None else []
+    if not layers:
+        return None
+    scope = f"repository:{repository}:pull"
+    blob = client.request("GET", f"{repository}/blobs/{layers[0]['digest']}", scope, accept="*/*")
+    if blob.status_code != 200:
+        raise RegistryError(
+            f"registry {client.registry} answered HTTP {blob.status_code} for the "
+            f"{artifact_type} of {repository}@{subject_digest}"
+        )
+    return bytes(blob.content)
