@@ -19,6 +19,7 @@ import requests
 import yaml
 
 from docker_pkg.outputs.report import load_schema
+from docker_pkg.registry.media_types import MANIFEST_TYPES
 from tests.helpers import write_image
 from tests.integration.conftest import Bed, Project, add_base
 
@@ -290,6 +291,14 @@ def test_images_of_two_platforms_published_as_indexes(
         document = index_of(project, short, "1.0.0")
         assert platforms_in(document) == ["linux/amd64", "linux/arm64"]
         assert index_of(project, short, "latest")["_digest"] == document["_digest"]  # type: ignore[index]
+        # each platform's manifest carries the inventory of that platform's image
+        for entry in document["manifests"]:  # type: ignore[index]
+            url = f"http://{project.registry}/v2/{project.namespace}/{short}/manifests/"
+            tag = entry["digest"].replace(":", "-")
+            listed = requests.get(url + tag, headers={"Accept": MANIFEST_TYPES}, timeout=10)
+            assert listed.status_code == 200, (short, entry["platform"])
+            kinds = [m["artifactType"] for m in listed.json()["manifests"]]
+            assert kinds == ["application/vnd.cyclonedx+json"]
     # each entry's config names its architecture; the arm64 image runs as aarch64
     arch = subprocess.run(
         [

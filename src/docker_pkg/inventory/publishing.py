@@ -22,11 +22,18 @@ CHECKS_PER_WORKER = 4  # as the state scan: a thread per four images
 
 
 def publish_kept(
-    inventories: Inventories, client: RegistryClient, engine: Engine, name: str, digest: str
+    inventories: Inventories,
+    client: RegistryClient,
+    engine: Engine,
+    name: str,
+    digest: str,
+    *,
+    platform: str = "",
 ) -> str:
-    """Publish the inventory taken of image ``name`` beside its manifest ``digest``."""
-    kept = inventories.kept(engine, name)
-    label = inventories.workspace.label(name)
+    """Publish the inventory taken of image ``name`` (of its image for ``platform``) beside
+    its manifest ``digest``."""
+    kept = inventories.kept(engine, name, platform)
+    label = inventories.label(name, platform)
     if kept is None:
         raise PublishError(f"{label} has no inventory to publish")
     repository = client.repository_path(inventories.workspace.name(name))

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from docker_pkg.inventory.reading import read_inventory
 from docker_pkg.inventory.store import InventoryStore, Kept, digest_of
-from docker_pkg.naming import split_label
+from docker_pkg.naming import platform_tag, split_label
 from docker_pkg.tree.definitions import Rendered
 from docker_pkg.tree.inference import final_base
 from docker_pkg.tree.workspace import Workspace
@@ -32,11 +32,20 @@ class Inventories:
         self._taken: dict[str, Kept] = {}
         self._lock = threading.Lock()
 
-    def take(self, engine: Engine, name: str, image_id: str) -> Kept:
-        """Read, attribute and keep the inventory of image ``name`` (``image_id``)."""
-        label = self.workspace.label(name)
+    def label(self, name: str, platform: str = "") -> str:
+        """The label of image ``name``; of its image for ``platform`` (``TAG-ARCH``) in a
+        run of several platforms."""
+        if not platform:
+            return self.workspace.label(name)
+        tag = platform_tag(self.workspace.definitions[name].tag, platform)
+        return f"{self.workspace.name(name)}:{tag}"
+
+    def take(self, engine: Engine, name: str, image_id: str, platform: str = "") -> Kept:
+        """Read, attribute and keep the inventory of image ``name`` (``image_id``), of its
+        image for ``platform`` when given."""
+        label = self.label(name, platform)
         inventory = read_inventory(engine, label, image_id)
-        parent = self._parent(engine, name)
+        parent = self._parent(engine, name, platform)
         held = parent.inventory.holds() if parent is not None else set()
         introduced = {
             key: parent.introduced.get(key, name) if parent is not None and key in held else name
@@ -52,10 +61,10 @@ class Inventories:
             self._taken[label] = kept
         return kept
 
-    def kept(self, engine: Engine, name: str) -> Kept | None:
-        """The inventory of image ``name`` as it is now in ``engine``: taken by this run,
-        kept in the store, else None."""
-        label = self.workspace.label(name)
+    def kept(self, engine: Engine, name: str, platform: str = "") -> Kept | None:
+        """The inventory of image ``name`` (for ``platform``) as it is now in ``engine``:
+        taken by this run, kept in the store, else None."""
+        label = self.label(name, platform)
         with self._lock:
             if label in self._taken:
                 return self._taken[label]
@@ -63,27 +72,28 @@ class Inventories:
             return None
         return self.store.load(image_id(engine, label))
 
-    def _parent(self, engine: Engine, name: str) -> Kept | None:
+    def _parent(self, engine: Engine, name: str, platform: str) -> Kept | None:
         base = final_base(self.rendered[name].dockerfile)
         if base is None:
             return None
         parent = self._by_full_name.get(split_label(base)[0])
         if parent is not None and parent != name:
-            found = self.kept(engine, parent)
+            found = self.kept(engine, parent, platform)
             if found is not None:
                 return found
-            ident = image_id(engine, self.workspace.label(parent))
-            return self.take(engine, parent, ident) if ident else None
+            ident = image_id(engine, self.label(parent, platform))
+            return self.take(engine, parent, ident, platform) if ident else None
+        key = f"{base}@{platform}" if platform else base  # each platform's variant of it
         with self._lock:
-            if base in self._taken:
-                return self._taken[base]
+            if key in self._taken:
+                return self._taken[key]
         if not engine.image_exists(base):
             return None
         inventory = read_inventory(engine, base, image_id(engine, base))
         introduced = dict.fromkeys(inventory.holds(), base)
         kept = Kept(inventory, introduced, digest_of(inventory, introduced))
         with self._lock:
-            self._taken[base] = kept
+            self._taken[key] = kept
         return kept
 
 

@@ -244,9 +244,8 @@ class BuildRun:
 
 
 def run_inventories(run: BuildRun) -> Inventories | None:
-    """What takes each image's inventory in ``run``; None with ``sbom: false`` (and, for
-    now, for images of several platforms)."""
-    if not run.workspace.config.sbom or run.platforms:
+    """What takes each image's inventory in ``run``; None with ``sbom: false``."""
+    if not run.workspace.config.sbom:
         return None
     store = InventoryStore(run.inventory_dir) if run.inventory_dir is not None else None
     return Inventories(run.workspace, run.rendered, store)

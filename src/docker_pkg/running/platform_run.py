@@ -11,14 +11,17 @@ from dataclasses import dataclass, field
 
 from docker_pkg.engines.pool import Member
 from docker_pkg.errors import OperationError, PublishError
+from docker_pkg.inventory.publishing import publish_kept
 from docker_pkg.naming import platform_tag
 from docker_pkg.planning.platform_plan import PlatformPlan, PlatformState
 from docker_pkg.planning.platforms import Entry, index_body, platform_of
 from docker_pkg.running.build_run import BuildRun
 from docker_pkg.running.model import ImageResult, Outcome
-from docker_pkg.running.run_tasks import BUILD, PUBLISH
+from docker_pkg.running.pool_work import PoolWork
+from docker_pkg.running.run_tasks import BUILD, INVENTORY, PUBLISH
 from docker_pkg.running.scheduler import Status, Task, heights
 from docker_pkg.tree.definitions import Rendered
+from docker_pkg.tree.graph import DependencyGraph
 
 INDEX = "index"
 
@@ -62,12 +65,15 @@ class PlatformRun(BuildRun):
         """The build, push and index tasks of ``plan``, with their dependencies."""
         self.engines.note_published(published)
         tasks = self._build_tasks(plan, rendered)
+        tasks.update(inventory_tasks(self.engines, self.workspace.graph, plan))
         building = set(plan.builds)
         for name, platform in plan.pushes:
             key = f"{PUBLISH}:{unit(name, platform)}"
             built = (name, platform) in building
-            after = (f"{BUILD}:{unit(name, platform)}",) if built else ()
-            tasks[key] = Task(key, PUBLISH, after, self._push_task(name, platform, built))
+            after = [f"{BUILD}:{unit(name, platform)}"] if built else []
+            if f"{INVENTORY}:{unit(name, platform)}" in tasks:
+                after.append(f"{INVENTORY}:{unit(name, platform)}")
+            tasks[key] = Task(key, PUBLISH, tuple(after), self._push_task(name, platform, built))
         indexing = set(plan.indexes)
         graph = self.workspace.graph
         for name in plan.indexes:
@@ -108,7 +114,13 @@ class PlatformRun(BuildRun):
             if not verified:
                 self.engines.verify(member, name)
             with self.records.phase(name, self.engines.phase_name(PUBLISH, platform)):
-                return self.work.push_tag(name, member.engine, tag)
+                digest = self.work.push_tag(name, member.engine, tag)
+                inventories = self.engines.inventories
+                if inventories is not None and self.registry is not None and digest:
+                    publish_kept(
+                        inventories, self.registry, member.engine, name, digest, platform=platform
+                    )
+                return digest
 
         def run() -> str | None:
             try:
@@ -230,3 +242,30 @@ def fold_platforms(
     result.image_id = next(
         (str(t.value) for t in own if t.kind == BUILD and t.status is Status.DONE), None
     )
+
+
+def inventory_tasks(
+    engines: PoolWork, graph: DependencyGraph, plan: PlatformPlan
+) -> dict[str, Task]:
+    """One per image and platform built or pushed: after its build and the inventories
+    of its ancestors of that platform, before its push."""
+    if engines.inventories is None:
+        return {}
+    units = set(plan.builds) | set(plan.pushes)
+    built = set(plan.builds)
+    tasks = {}
+    for name, platform in units:
+        after = [
+            f"{INVENTORY}:{unit(a, platform)}"
+            for a in sorted(graph.ancestors(name))
+            if (a, platform) in units
+        ]
+        if (name, platform) in built:
+            after.append(f"{BUILD}:{unit(name, platform)}")
+
+        def take(name: str = name, platform: str = platform) -> str:
+            return engines.take_inventory(name, platform)
+
+        key = f"{INVENTORY}:{unit(name, platform)}"
+        tasks[key] = Task(key, INVENTORY, tuple(after), take)
+    return tasks

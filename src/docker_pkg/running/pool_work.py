@@ -181,13 +181,14 @@ class PoolWork:
         """Take the inventory of ``name`` on an engine that holds it; its digest."""
         assert self.inventories is not None
         inventories = self.inventories
-        label = self.workspace.label(name)
+        own = platform if self.several_platforms else ""  # each platform's image apart
+        label = inventories.label(name, own)
 
         def take(member: Member) -> str:
             with self._lock:
-                known = self._image_ids.get(label)
+                known = None if own else self._image_ids.get(label)
             ident = known or image_id(member.engine, label)
-            kept = inventories.take(member.engine, name, ident)
+            kept = inventories.take(member.engine, name, ident, own)
             packages, warnings = len(kept.inventory.packages), kept.inventory.warnings
             introduced = sorted(
                 f"{k[0]} {k[2]}" for k, who in kept.introduced.items() if who == name

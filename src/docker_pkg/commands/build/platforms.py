@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any, TextIO
 
 from docker_pkg.commands.build.records import records, summary
-from docker_pkg.commands.build.run import progress_of, start_run
+from docker_pkg.commands.build.run import progress_of, shown, start_run
 from docker_pkg.commands.build.setting import EXIT_INTERRUPTED, Setting, run_info
 from docker_pkg.errors import EngineError
 from docker_pkg.outputs.pages import live_page
@@ -18,6 +18,7 @@ from docker_pkg.planning.platform_plan import plan_platforms, scan_platforms
 from docker_pkg.planning.platforms import wanted_platforms
 from docker_pkg.running.model import RunInfo
 from docker_pkg.running.platform_run import PlatformRun
+from docker_pkg.running.run_tasks import INVENTORY
 from docker_pkg.running.scheduler import Status
 from docker_pkg.tree.workspace import Workspace
 
@@ -53,7 +54,8 @@ def build_platforms(setting: Setting, say: Callable[[str], None], out: TextIO) -
     say("== Step 1: building and publishing images ==")
     published = [n for n, s in states.items() if s.published]
     tasks = run.platform_tasks(plan, {n: setting.everything[n] for n in chain}, published)
-    progress = progress_of(outputs.progress, run, run.unit_labels(), list(tasks), out)
+    keys = [k for k, task in tasks.items() if task.kind != INVENTORY]
+    progress = progress_of(outputs.progress, run, run.unit_labels(), keys, out)
 
     def info(status: int, interrupted: bool) -> RunInfo:
         return run_info(setting, status, interrupted, run.log_dir)
@@ -63,7 +65,7 @@ def build_platforms(setting: Setting, say: Callable[[str], None], out: TextIO) -
 
     try:
         with progress, live_page(outputs.html, snapshot, run.warnings.append):
-            finished = run.execute(tasks, progress.event, setting.clock)
+            finished = run.execute(tasks, shown(progress, run.unit_labels()), setting.clock)
     finally:
         run.close_logs()
     for warning in run.warnings:

@@ -90,7 +90,7 @@ def execute_plan(
         return report_document(info, run.results(tasks, plan.states, why))
 
     with progress, live_page(outputs.html, snapshot, run.warnings.append):
-        finished = run.execute(tasks, _shown(progress, workspace.labels), setting.clock)
+        finished = run.execute(tasks, shown(progress, workspace.labels), setting.clock)
     for warning in run.warnings:
         say(f" WARNING: {warning}")
     failed = any(t.status in (Status.FAILED, Status.SKIPPED) for t in tasks.values())
@@ -105,7 +105,7 @@ def _progress(
     return progress_of(mode, run, run.workspace.labels, keys, out)
 
 
-def _shown(progress: Progress, labels: Mapping[str, str]) -> Callable[[Task], None]:
+def shown(progress: Progress, labels: Mapping[str, str]) -> Callable[[Task], None]:
     """What the view hears of the tasks: inventories only when they fail (as a message),
     builds and pushes as they go."""
 
