@@ -4,10 +4,15 @@ without running the images."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
 import subprocess
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -16,7 +21,7 @@ import requests
 from docker_pkg.inventory.publishing import CYCLONEDX_JSON as CYCLONEDX
 from docker_pkg.registry.media_types import MANIFEST_TYPES
 from tests.helpers import write_image
-from tests.integration.conftest import Project
+from tests.integration.conftest import Bed, Project
 
 pytestmark = pytest.mark.integration
 
@@ -217,3 +222,128 @@ def test_each_published_image_carries_its_inventory_in_the_registry(
     printed = json.loads(project.run("sbom", "base", str(project.images), check_code=0).stdout)
     assert printed["metadata"]["component"]["hashes"][0]["content"] == digest.split(":")[1]
     assert [c["name"] for c in printed["components"]] == ["libfoo1"]
+
+
+MINBASE = "localhost/debian-minbase:bookworm"
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def debian_base(bed: Bed) -> str:
+    """A real Debian base image: ``mmdebstrap --variant=minbase`` from the machine's own
+    apt sources (where it reaches Debian's archive), imported into the test engine."""
+    if shutil.which("mmdebstrap") is None:
+        pytest.skip("mmdebstrap is not installed (scripts/bootstrap installs it)")
+    tar = ROOT / ".cache" / "debian" / "minbase-bookworm.tar"
+    if not tar.exists():
+        tar.parent.mkdir(parents=True, exist_ok=True)
+        made = subprocess.run(
+            [
+                "mmdebstrap",
+                "--variant=minbase",
+                "--format=tar",
+                "--quiet",
+                "bookworm",
+                str(tar) + ".part",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+        if made.returncode != 0:
+            pytest.skip(f"no Debian base: mmdebstrap failed ({made.stderr.strip()[-300:]})")
+        Path(str(tar) + ".part").rename(tar)
+    subprocess.run(
+        ["docker", "-H", bed.docker_host, "import", str(tar), MINBASE],
+        check=True,
+        capture_output=True,
+    )
+    return MINBASE
+
+
+@contextmanager
+def loopback_archive(folder: Path) -> Iterator[str]:
+    """``folder`` (its .debs indexed with dpkg-scanpackages) served on 127.0.0.1."""
+    index = subprocess.run(
+        ["dpkg-scanpackages", "--multiversion", "."],
+        cwd=folder,
+        capture_output=True,
+        check=True,
+    ).stdout
+    (folder / "Packages").write_bytes(index)
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(folder))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+APT_FROM = (
+    "RUN rm -f /etc/apt/sources.list /etc/apt/sources.list.d/* \\\n"
+    "    && echo 'deb [trusted=yes] {url} ./' > /etc/apt/sources.list.d/loop.list \\\n"
+    "    && apt-get update && apt-get install -y --no-install-recommends {packages} \\\n"
+    "    && rm -rf /var/lib/apt/lists/*\n"
+)
+
+
+def test_a_debian_based_tree_inventory_equals_what_dpkg_says(
+    project: Project, debian_base: str, tmp_path: Path
+) -> None:
+    if project.builder != "buildkit":
+        pytest.skip("reading an image does not depend on the builder")
+    archive = tmp_path / "archive"
+    archive.mkdir()
+    make_deb(archive, "tinyfoo", "1:1.2+b1-3", source="foo (1.2-3)")
+    make_deb(archive, "toolbar", "2.0-1")
+    with loopback_archive(archive) as url:
+        write_image(
+            project.images,
+            "deb-root",
+            template=f"FROM {debian_base}\n" + APT_FROM.format(url=url, packages="tinyfoo"),
+        )
+        write_image(
+            project.images,
+            "deb-app",
+            template='FROM {{ "deb-root" | image_tag }}\n'
+            + APT_FROM.format(url=url, packages="toolbar"),
+            depends=["deb-root"],
+        )
+        project.write_config(username=None, password=None, network_mode="host")
+        project.build("--no-pull", check_code=0)
+
+    document = json.loads(project.run("sbom", "deb-app", str(project.images), check_code=0).stdout)
+    found = {c["name"]: c for c in document["components"]}
+    listed = subprocess.run(
+        [
+            "docker",
+            "-H",
+            project.bed.docker_host,
+            "run",
+            "--rm",
+            f"{project.name('deb-app')}:1.0.0",
+            "dpkg-query",
+            "-W",
+            "-f",
+            "${db:Status-Abbrev} ${Package} ${Version}\\n",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    installed = {
+        line.split()[1].split(":")[0]: line.split()[2]
+        for line in listed.splitlines()
+        if line.startswith("ii ")
+    }
+    assert {n: c["version"] for n, c in found.items()} == installed
+    by = {n: {p["name"]: p["value"] for p in c["properties"]} for n, c in found.items()}
+    assert by["tinyfoo"]["docker-pkg:introduced-by"] == "deb-root"
+    assert by["toolbar"]["docker-pkg:introduced-by"] == "deb-app"
+    assert by["dpkg"]["docker-pkg:introduced-by"] == debian_base
+    assert found["dpkg"]["purl"].endswith("&distro=debian-12")
+    assert found["tinyfoo"]["purl"].startswith("pkg:deb/debian/tinyfoo@1:1.2%2Bb1-3?arch=all")
