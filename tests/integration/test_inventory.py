@@ -347,3 +347,12 @@ def test_a_debian_based_tree_inventory_equals_what_dpkg_says(
     assert by["dpkg"]["docker-pkg:introduced-by"] == debian_base
     assert found["dpkg"]["purl"].endswith("&distro=debian-12")
     assert found["tinyfoo"]["purl"].startswith("pkg:deb/debian/tinyfoo@1:1.2%2Bb1-3?arch=all")
+    # apt's sources and the keyrings are kept with the inventory, for refreshing
+    kept = Path(os.environ["HOME"]) / ".local/state/docker-pkg/inventories"
+    records = [json.loads(p.read_text()) for p in kept.glob("*.json")]
+    app = next(r for r in records if r["image"].endswith("/deb-app:1.0.0"))
+    apt = dict(app["apt"])
+    assert "etc/apt/sources.list.d/loop.list" in apt
+    assert any(path.startswith("usr/share/keyrings/") for path in apt)
+    listed = kept / "files" / apt["etc/apt/sources.list.d/loop.list"].removeprefix("sha256:")
+    assert "[trusted=yes]" in listed.read_text()

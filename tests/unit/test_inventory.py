@@ -211,3 +211,30 @@ def test_spdx_document_passes_spdx_tools(tmp_path: Path) -> None:
 )
 def test_the_final_stage_base_follows_stage_names(dockerfile: str, base: str | None) -> None:
     assert final_base(dockerfile) == base
+
+
+def test_apt_sources_pins_and_keyrings_are_kept_by_content(tmp_path: Path) -> None:
+    from docker_pkg.inventory.store import InventoryStore
+
+    files = {
+        "var/lib/dpkg/status": STATUS,
+        "etc/apt/sources.list.d/debian.sources": b"Types: deb\nURIs: http://deb.example\n",
+        "etc/apt/preferences.d/pin": b"Package: *\nPin: release a=stable\nPin-Priority: 900\n",
+        "usr/share/keyrings/archive.gpg": b"\x99\x01binary key",
+    }
+    inventory = inventory_of("r/app:1", "sha256:" + "d" * 64, files)
+    assert [path for path, _ in inventory.apt] == [
+        "etc/apt/preferences.d/pin",
+        "etc/apt/sources.list.d/debian.sources",
+        "usr/share/keyrings/archive.gpg",
+    ]
+    store = InventoryStore(tmp_path)
+    apt = {p: d for p, d in files.items() if not p.startswith("var/")}
+    digest = store.keep(inventory, {}, apt)
+    kept = store.load(inventory.image_id)
+    assert kept is not None
+    assert kept.inventory == inventory
+    assert kept.digest == digest
+    for path, content_digest in inventory.apt:
+        stored = tmp_path / "files" / content_digest.removeprefix("sha256:")
+        assert stored.read_bytes() == files[path]

@@ -38,6 +38,8 @@ class Inventory:
     packages: tuple[Package, ...]
     has_database: bool
     warnings: tuple[str, ...] = field(default=())
+    # apt's sources, pins and the keyrings they may trust: (path, sha256 of its content)
+    apt: tuple[tuple[str, str], ...] = field(default=())
 
     def holds(self) -> set[tuple[str, str, str]]:
         """(name, architecture, version) of every package."""

@@ -3,6 +3,8 @@ through the engine's archive API on a created, never started container."""
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from docker_pkg.inventory.dpkg import STATUS, database_files, installed_packages, operating_system
@@ -12,24 +14,43 @@ if TYPE_CHECKING:
     from docker_pkg.engines.interface import Engine
 
 # Each group: the first of its paths that holds any file is read. The package database
-# (distroless images keep one file per package in status.d), then os-release (a link to
-# /usr/lib/os-release on Debian).
+# (distroless images keep one file per package in status.d), os-release (a link to
+# /usr/lib/os-release on Debian), apt's sources and pins (and keyrings under
+# /etc/apt/keyrings and trusted.gpg.d), and the keyrings sources name with signed-by.
 PATHS = (
     ("/var/lib/dpkg/status", "/var/lib/dpkg/status.d"),
     ("/etc/os-release", "/usr/lib/os-release"),
+    ("/etc/apt",),
+    ("/usr/share/keyrings",),
 )
+APT_FOLDERS = ("etc/apt/", "usr/share/keyrings/")
 
 
 def read_inventory(engine: Engine, label: str, image_id: str) -> Inventory:
     """The inventory of the image ``label`` (``image_id``) held by ``engine``."""
+    return read_image(engine, label, image_id)[0]
+
+
+def read_image(engine: Engine, label: str, image_id: str) -> tuple[Inventory, dict[str, bytes]]:
+    """The inventory of the image ``label`` and the content of its apt files by path."""
     files = engine.read_files(label, PATHS)
-    return inventory_of(label, image_id, files)
+    return inventory_of(label, image_id, files), apt_files(files)
 
 
-def inventory_of(label: str, image_id: str, files: dict[str, bytes]) -> Inventory:
+def apt_files(files: Mapping[str, bytes]) -> dict[str, bytes]:
+    return {path: data for path, data in files.items() if path.startswith(APT_FOLDERS)}
+
+
+def inventory_of(label: str, image_id: str, files: Mapping[str, bytes]) -> Inventory:
     """The inventory of an image whose files (paths relative to its root) are ``files``."""
     packages, warnings = installed_packages(files)
     has_database = STATUS in files or bool(database_files(files))
+    apt = tuple(
+        sorted(
+            (path, "sha256:" + hashlib.sha256(data).hexdigest())
+            for path, data in apt_files(files).items()
+        )
+    )
     return Inventory(
-        label, image_id, operating_system(files), packages, has_database, tuple(warnings)
+        label, image_id, operating_system(files), packages, has_database, tuple(warnings), apt
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from typing import Any
 from docker_pkg.caches import read_json, write_bytes
 from docker_pkg.inventory.model import Inventory, OperatingSystem, Package
 
-FORMAT = 1
+FORMAT = 2
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,7 @@ def _record(inventory: Inventory, introduced: dict[tuple[str, str, str], str]) -
         "system": [inventory.system.id, inventory.system.version_id, inventory.system.pretty_name],
         "has_database": inventory.has_database,
         "warnings": list(inventory.warnings),
+        "apt": [list(pair) for pair in inventory.apt],
         "packages": [
             [
                 p.name,
@@ -62,10 +64,20 @@ class InventoryStore:
     def _path(self, image_id: str) -> Path:
         return self.folder / f"{image_id.removeprefix('sha256:')}.json"
 
-    def keep(self, inventory: Inventory, introduced: dict[tuple[str, str, str], str]) -> str:
-        """Keep ``inventory``; the digest of what was kept."""
+    def keep(
+        self,
+        inventory: Inventory,
+        introduced: dict[tuple[str, str, str], str],
+        apt: Mapping[str, bytes] | None = None,
+    ) -> str:
+        """Keep ``inventory`` (and the content of its ``apt`` files, once per content);
+        the digest of what was kept."""
         data = json.dumps(_record(inventory, introduced), sort_keys=True).encode()
         if inventory.image_id:
+            for content in (apt or {}).values():
+                kept_at = self.folder / "files" / hashlib.sha256(content).hexdigest()
+                if not kept_at.exists():
+                    write_bytes(kept_at, content)
             write_bytes(self._path(inventory.image_id), data)
         return digest_of(inventory, introduced)
 
@@ -88,6 +100,7 @@ class InventoryStore:
                 packages,
                 bool(record["has_database"]),
                 tuple(record["warnings"]),
+                tuple((str(path), str(digest)) for path, digest in record.get("apt") or ()),
             )
         except (KeyError, TypeError, IndexError):
             return None

@@ -8,7 +8,7 @@ import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from docker_pkg.inventory.reading import read_inventory
+from docker_pkg.inventory.reading import read_image, read_inventory
 from docker_pkg.inventory.store import InventoryStore, Kept, digest_of
 from docker_pkg.naming import platform_tag, split_label
 from docker_pkg.tree.definitions import Rendered
@@ -44,7 +44,7 @@ class Inventories:
         """Read, attribute and keep the inventory of image ``name`` (``image_id``), of its
         image for ``platform`` when given."""
         label = self.label(name, platform)
-        inventory = read_inventory(engine, label, image_id)
+        inventory, apt = read_image(engine, label, image_id)
         parent = self._parent(engine, name, platform)
         held = parent.inventory.holds() if parent is not None else set()
         introduced = {
@@ -52,7 +52,7 @@ class Inventories:
             for key in inventory.holds()
         }
         digest = (
-            self.store.keep(inventory, introduced)
+            self.store.keep(inventory, introduced, apt)
             if self.store is not None
             else digest_of(inventory, introduced)
         )
