@@ -238,3 +238,23 @@ def test_apt_sources_pins_and_keyrings_are_kept_by_content(tmp_path: Path) -> No
     for path, content_digest in inventory.apt:
         stored = tmp_path / "files" / content_digest.removeprefix("sha256:")
         assert stored.read_bytes() == files[path]
+
+
+def test_no_password_of_an_image_is_kept_with_its_apt_files() -> None:
+    from docker_pkg.inventory.reading import apt_files
+
+    files = {
+        "etc/apt/sources.list": b"deb http://robot:Pr1vate@repo.example/debian bookworm main\n",
+        "etc/apt/sources.list.d/x.sources": b"URIs: https://u:Pr1vate@repo.example/\n",
+        "etc/apt/auth.conf.d/repo.conf": b"machine repo.example login u password Pr1vate\n",
+        "etc/apt/apt.conf.d/80_proxy": b'Acquire::http::Proxy "http://u:Pr1vate@proxy:3128";\n',
+        "etc/apt/preferences.d/pin": b"Package: *\nPin: origin repo.example\nPin-Priority: 900\n",
+    }
+    kept = apt_files(files)
+    assert sorted(kept) == [
+        "etc/apt/preferences.d/pin",
+        "etc/apt/sources.list",
+        "etc/apt/sources.list.d/x.sources",
+    ]
+    assert kept["etc/apt/sources.list"] == b"deb http://repo.example/debian bookworm main\n"
+    assert not any(b"Pr1vate" in data for data in kept.values())

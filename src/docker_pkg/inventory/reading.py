@@ -4,6 +4,7 @@ through the engine's archive API on a created, never started container."""
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
@@ -37,8 +38,28 @@ def read_image(engine: Engine, label: str, image_id: str) -> tuple[Inventory, di
     return inventory_of(label, image_id, files), apt_files(files)
 
 
+# What of /etc/apt is kept: sources, pins and keyrings. Never apt.conf(.d) nor auth.conf(.d),
+# which hold proxy and repository passwords.
+APT_KEPT = (
+    "etc/apt/sources.list",
+    "etc/apt/preferences",
+    "etc/apt/trusted.gpg",
+    "etc/apt/keyrings/",
+    "usr/share/keyrings/",
+)
+_USERINFO = re.compile(rb"(\b[a-z][a-z0-9+.-]*://)[^/@\s]+@", re.IGNORECASE)
+
+
 def apt_files(files: Mapping[str, bytes]) -> dict[str, bytes]:
-    return {path: data for path, data in files.items() if path.startswith(APT_FOLDERS)}
+    """The sources, pins and keyrings among ``files``; a source's ``user:password@`` is
+    left out (an image's secrets are not docker-pkg's to keep)."""
+    kept = {}
+    for path, data in files.items():
+        if not path.startswith(APT_KEPT):
+            continue
+        source = path.startswith("etc/apt/sources.list")
+        kept[path] = _USERINFO.sub(rb"\1", data) if source else data
+    return kept
 
 
 def inventory_of(label: str, image_id: str, files: Mapping[str, bytes]) -> Inventory:
