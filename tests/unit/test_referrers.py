@@ -154,3 +154,29 @@ def test_an_inventory_is_attached_and_found_with_or_without_the_referrers_api(
     schema_tag = f"ns/app:{subject.digest.replace(':', '-')}"
     assert (schema_tag in registry.tags) is (not with_api)
     assert any("/referrers/" in r for r in registry.requests)
+
+
+def test_a_bad_answer_about_one_image_costs_that_images_repair_only() -> None:
+    from docker_pkg.errors import RegistryError
+    from docker_pkg.inventory.publishing import missing_inventories
+
+    registry = ReferrersRegistry(with_api=True)
+    with registry.serving() as address:
+        client = RegistryClient(address)
+        fine = _image(registry)
+        real_request = client.request
+
+        def failing_for_broken(method: str, path: str, *args: object, **kw: object) -> object:
+            if "ns/broken/" in path:
+                raise RegistryError("registry answered HTTP 500 (gave up after 5 attempts)")
+            return real_request(method, path, *args, **kw)  # type: ignore[arg-type]
+
+        client.request = failing_for_broken  # type: ignore[method-assign]
+        missing = missing_inventories(
+            client,
+            {"app": "ns/app", "broken": "ns/broken"},
+            {"app": fine.digest, "broken": fine.digest},
+            workers=2,
+        )
+        client.close()
+    assert missing == ["app"]  # no inventory attached yet; "broken" is left for next time

@@ -3,6 +3,7 @@ image manifest as an OCI artifact (:mod:`docker_pkg.registry.referrers`)."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
@@ -16,6 +17,8 @@ from docker_pkg.registry.referrers import Descriptor, attach, referrers
 
 if TYPE_CHECKING:
     from docker_pkg.engines.interface import Engine
+
+log = logging.getLogger(__name__)
 
 CYCLONEDX_JSON = "application/vnd.cyclonedx+json"
 CHECKS_PER_WORKER = 4  # as the state scan: a thread per four images
@@ -64,8 +67,11 @@ def missing_inventories(
     repository) that carry no inventory in the registry."""
 
     def missing(name: str) -> bool:
-        found = referrers(client, repositories[name], digests[name], CYCLONEDX_JSON)
-        return not found
+        try:
+            return not referrers(client, repositories[name], digests[name], CYCLONEDX_JSON)
+        except RegistryError as exc:  # one bad answer costs that image's repair, no more
+            log.warning("Not known whether %s carries its inventory: %s", name, exc)
+            return False
 
     names = sorted(digests)
     # Each thread opens its own connection (a TLS handshake): a few images share one.
