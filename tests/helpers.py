@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterable, Mapping
+import threading
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 CHANGELOG = """\
@@ -78,3 +82,21 @@ def modules_loaded(
     line = next((x for x in proc.stderr.splitlines() if x.startswith("LOADED=")), None)
     assert line is not None, proc.stderr
     return [m for m in line.removeprefix("LOADED=").split(",") if m]
+
+
+@contextmanager
+def served_folder(folder: Path) -> Iterator[str]:
+    """``folder`` served over HTTP on 127.0.0.1 (a loopback archive); yields its URL."""
+    handler = functools.partial(_QuietFiles, directory=str(folder))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+class _QuietFiles(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        return

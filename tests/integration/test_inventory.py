@@ -4,15 +4,12 @@ without running the images."""
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import shutil
 import subprocess
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -20,7 +17,7 @@ import requests
 
 from docker_pkg.inventory.publishing import CYCLONEDX_JSON as CYCLONEDX
 from docker_pkg.registry.media_types import MANIFEST_TYPES
-from tests.helpers import write_image
+from tests.helpers import served_folder, write_image
 from tests.integration.conftest import Bed, Project
 
 pytestmark = pytest.mark.integration
@@ -272,15 +269,8 @@ def loopback_archive(folder: Path) -> Iterator[str]:
         check=True,
     ).stdout
     (folder / "Packages").write_bytes(index)
-    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(folder))
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with served_folder(folder) as url:
+        yield url + "/"
 
 
 APT_FROM = (

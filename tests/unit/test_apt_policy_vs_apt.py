@@ -5,19 +5,15 @@ choose what :func:`candidate` chooses, package by package."""
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import shutil
 import subprocess
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 from docker_pkg.inventory.apt_policy import Release, candidate, parse_preferences
+from tests.helpers import served_folder
 
 pytestmark = pytest.mark.skipif(
     shutil.which("apt-cache") is None or shutil.which("dpkg-deb") is None,
@@ -88,18 +84,6 @@ def _archive(root: Path) -> None:
         (folder / "Release").write_text("\n".join(lines) + "\n")
 
 
-@contextmanager
-def _served(root: Path) -> Iterator[str]:
-    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(root))
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
 def _apt_root(root: Path, url: str) -> list[str]:
     """A private apt configuration: the three suites, the preferences, installed versions."""
     for folder in ("etc/apt/sources.list.d", "etc/apt/preferences.d", "etc/apt/apt.conf.d"):
@@ -129,7 +113,7 @@ def _apt_root(root: Path, url: str) -> list[str]:
 
 def test_candidates_agree_with_apt_cache_policy(tmp_path: Path) -> None:
     _archive(tmp_path / "archive")
-    with _served(tmp_path / "archive") as url:
+    with served_folder(tmp_path / "archive") as url:
         options = _apt_root(tmp_path / "root", url)
         subprocess.run(["apt-get", *options, "update"], check=True, capture_output=True)
     pins = parse_preferences(PREFERENCES)
