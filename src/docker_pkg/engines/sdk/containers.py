@@ -3,10 +3,11 @@ removed when a verification that was stopped left them behind."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import io
 import tarfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import BinaryIO
 
 import docker.errors
@@ -24,20 +25,32 @@ class Containers:
     def __init__(self, connection: Connection):
         self._connection = connection
 
-    def export_path(self, image: str, path: str, destination: BinaryIO) -> None:
-        """Write a tar of ``path`` in ``image`` to ``destination``, through a container that
-        is created, never started, and always removed."""
+    @contextlib.contextmanager
+    def _created(self, image: str, command: str) -> Iterator[str]:
+        """A container of ``image`` that is created, never started, and always removed."""
         call, api = self._connection.call, self._connection.api
         container = call(
             f"creating a container of {image}",
             lambda: api.create_container(
                 image,
-                command=["docker-pkg-export"],
+                command=[command],
                 network_disabled=True,
                 host_config=api.create_host_config(network_mode="none"),
             ),
         )["Id"]
         try:
+            yield str(container)
+        finally:
+            call(
+                f"removing the container of {image}",
+                lambda: api.remove_container(container, force=True),
+            )
+
+    def export_path(self, image: str, path: str, destination: BinaryIO) -> None:
+        """Write a tar of ``path`` in ``image`` to ``destination``, through a container that
+        is never started."""
+        call, api = self._connection.call, self._connection.api
+        with self._created(image, "docker-pkg-export") as container:
             what = f"copying {path} out of {image}"
             chunks, _ = call(what, lambda: api.get_archive(container, path))
             try:
@@ -45,35 +58,19 @@ class Containers:
                     destination.write(chunk)
             except CONNECTION_ERRORS as exc:
                 raise self._connection.lost(what, exc) from None
-        finally:
-            call(
-                f"removing the container of {image}",
-                lambda: api.remove_container(container, force=True),
-            )
 
     def read_files(self, image: str, paths: Iterable[Sequence[str]]) -> dict[str, bytes]:
         """The regular files in ``image`` at or under the first path of each group of
         ``paths`` that holds any (a group's later paths are alternatives), by path relative
-        to the image's root, through one container that is created, never started, and
-        always removed."""
-        call, api = self._connection.call, self._connection.api
-        container = call(
-            f"creating a container of {image}",
-            lambda: api.create_container(image, command=["docker-pkg-read"], network_disabled=True),
-        )["Id"]
+        to the image's root, through one container that is never started."""
         found: dict[str, bytes] = {}
-        try:
+        with self._created(image, "docker-pkg-read") as container:
             for group in paths:
                 for path in group:
                     files = self._read(container, image, path)
                     if files:
                         found.update(files)
                         break
-        finally:
-            call(
-                f"removing the container of {image}",
-                lambda: api.remove_container(container, force=True),
-            )
         return found
 
     def _read(self, container: str, image: str, path: str) -> dict[str, bytes]:
