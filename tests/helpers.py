@@ -12,6 +12,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 CHANGELOG = """\
 {name} ({version}) wikimedia; urgency=medium
@@ -85,9 +86,10 @@ def modules_loaded(
 
 
 @contextmanager
-def served_folder(folder: Path) -> Iterator[str]:
-    """``folder`` served over HTTP on 127.0.0.1 (a loopback archive); yields its URL."""
-    handler = functools.partial(_QuietFiles, directory=str(folder))
+def served_folder(folder: Path, seen: list[str] | None = None) -> Iterator[str]:
+    """``folder`` served over HTTP on 127.0.0.1 (a loopback archive); yields its URL.
+    ``seen``: where the path of each request is appended."""
+    handler = functools.partial(_QuietFiles, directory=str(folder), seen=seen)
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
@@ -98,5 +100,14 @@ def served_folder(folder: Path) -> Iterator[str]:
 
 
 class _QuietFiles(SimpleHTTPRequestHandler):
+    def __init__(self, *args: Any, seen: list[str] | None = None, **kwargs: Any) -> None:
+        self.seen = seen
+        super().__init__(*args, **kwargs)
+
+    def do_GET(self) -> None:
+        if self.seen is not None:
+            self.seen.append(self.path)
+        super().do_GET()
+
     def log_message(self, format: str, *args: object) -> None:
         return

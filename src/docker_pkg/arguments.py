@@ -45,7 +45,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     level.add_argument("--info", action="store_true", help="info logging to the terminal")
     verbs = parser.add_subparsers(
         dest="mode",
-        metavar="{build,prune,update,render,graph,status,lint,sbom,history,report}",
+        metavar="{build,prune,update,render,graph,status,lint,sbom,outdated,refresh,history,report}",
         required=True,
     )
 
@@ -54,6 +54,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     _status_parser(verbs)
     _lint_parser(verbs)
     _sbom_parser(verbs)
+    _outdated_parsers(verbs)
     _history_parser(verbs)
     _prune_parser(verbs)
     _update_parser(verbs)
@@ -196,6 +197,28 @@ def _sbom_parser(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     sbom.add_argument("name", metavar="NAME", help="the image's short name")
     _add_format(sbom, ["cyclonedx", "spdx"], "document format (CycloneDX 1.6 or SPDX 2.3 JSON)")
     _add_directory(sbom)
+
+
+def _outdated_parsers(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    outdated = verbs.add_parser(
+        "outdated", help="the images whose Debian packages have updates, and what to refresh"
+    )
+    refresh = verbs.add_parser(
+        "refresh", help="add changelog entries to exactly the images whose packages have updates"
+    )
+    for parser in (outdated, refresh):
+        _add_select(parser, "look at")
+        parser.add_argument("--security", action="store_true", help="only security updates count")
+    _add_format(outdated, ["text", "json"], "output format")
+    refresh.add_argument(
+        "--scheme",
+        choices=UPDATE_SCHEMES,
+        default=UPDATE_SCHEMES[0],
+        help="new versions: counter (-s1, -s2, ...) or date (-YYYYMMDD, today)",
+    )
+    refresh.add_argument("--dry-run", action="store_true", help="print the entries, write nothing")
+    _add_directory(outdated)
+    _add_directory(refresh)
 
 
 def _history_parser(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -256,6 +256,36 @@ def _run_sbom(args: argparse.Namespace, ctx: Context) -> int:
     )
 
 
+def _run_outdated(args: argparse.Namespace, ctx: Context) -> int:
+    from docker_pkg.commands.outdated import outdated
+
+    return outdated(
+        config=ctx.config,
+        directory=Path(args.directory),
+        select=args.select,
+        security=args.security,
+        output_format=args.format,
+        engine=_engine_if_reachable(),
+    )
+
+
+def _run_refresh(args: argparse.Namespace, ctx: Context) -> int:
+    from docker_pkg.commands.refresh import refresh
+    from docker_pkg.tree.versions import Scheme
+
+    return refresh(
+        config=ctx.config,
+        directory=Path(args.directory),
+        select=args.select,
+        security=args.security,
+        scheme=Scheme(args.scheme),
+        dry_run=args.dry_run,
+        engine=_engine_if_reachable(),
+        environ=os.environ,
+        now=datetime.now().astimezone(),
+    )
+
+
 def _run_lint(args: argparse.Namespace, ctx: Context) -> int:
     from docker_pkg.commands.lint import run_lint
 
@@ -315,7 +345,9 @@ _HANDLERS: dict[str, Callable[[argparse.Namespace, Context], int]] = {
     "graph": _run_graph,
     "history": _run_history,
     "lint": _run_lint,
+    "outdated": _run_outdated,
     "prune": _run_prune,
+    "refresh": _run_refresh,
     "render": _run_render,
     "report": _run_report,
     "sbom": _run_sbom,

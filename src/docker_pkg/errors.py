@@ -119,6 +119,10 @@ class RegistryAnswerError(RegistryError):
         self.status = status
 
 
+class ArchiveError(OperationError):
+    """An apt source's indexes could not be fetched, or did not check (signature, hash)."""
+
+
 class PublishError(OperationError):
     """An image could not be pushed."""
 

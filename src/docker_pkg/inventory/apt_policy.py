@@ -31,7 +31,11 @@ class Release:
 
     @property
     def security(self) -> bool:
-        return self.label == "Debian-Security" or self.suite.endswith("-security")
+        """A security update's release: ``Label: Debian-Security`` or a ``-security`` suite
+        (by its name or its codename: sources name bookworm-security, whose suite is
+        stable-security)."""
+        names = (self.suite, self.codename)
+        return self.label == "Debian-Security" or any(n.endswith("-security") for n in names)
 
 
 @dataclass(frozen=True)

@@ -106,3 +106,13 @@ class InventoryStore:
             return None
         data = json.dumps(record, sort_keys=True).encode()
         return Kept(inventory, introduced, "sha256:" + hashlib.sha256(data).hexdigest())
+
+    def apt_files(self, inventory: Inventory) -> dict[str, bytes]:
+        """The content of ``inventory``'s apt files kept beside it (those missing left out)."""
+        found = {}
+        for path, digest in inventory.apt:
+            try:
+                found[path] = (self.folder / "files" / digest.removeprefix("sha256:")).read_bytes()
+            except OSError:
+                continue
+        return found

@@ -71,12 +71,34 @@ def plan_updates(
 ) -> list[PlannedUpdate]:
     """An entry for every image whose name matches, and every image depending on one of them
     (declared dependencies, directly or not). Every version is checked before returning."""
-    graph = workspace.graph
     matched = {n for n in workspace.definitions if fnmatch.fnmatchcase(n, request.pattern)}
     if not matched:
         raise UsageError(f"no image named {request.pattern!r} in {workspace.root}")
-    affected = set(matched)
-    for name in matched:
+    return plan_entries(
+        workspace,
+        dict.fromkeys(matched, request.reason),
+        scheme=request.scheme,
+        author=author,
+        now=now,
+        version=request.version,
+    )
+
+
+def plan_entries(
+    workspace: Workspace,
+    reasons: Mapping[str, str],
+    *,
+    scheme: Scheme,
+    author: Author,
+    now: datetime,
+    version: str | None = None,
+) -> list[PlannedUpdate]:
+    """One entry for each image of ``reasons`` (with its reason) and for each of their
+    descendants in ``workspace``'s graph (naming the parents and their reasons), however
+    many of them reach it. ``version``: the new version of the images of ``reasons``."""
+    graph = workspace.graph
+    affected = set(reasons)
+    for name in reasons:
         affected |= graph.descendants(name)
     config = workspace.config
     today: date = now.date()
@@ -84,16 +106,16 @@ def plan_updates(
     errors: list[UsageError] = []
     for name in graph.order(affected):
         definition = workspace.definitions[name]
-        if name in matched:
-            reason = request.reason
-            version = request.version or next_version(
-                definition.version, request.scheme, config.update_id, today
-            )
+        automatic = next_version(definition.version, scheme, config.update_id, today)
+        if name in reasons:
+            reason = reasons[name]
+            new_version = version or automatic
         else:
-            parents = ", ".join(sorted(graph.ancestors(name) & matched))
-            reason = f"Refresh for update in parent image {parents}:\n{request.reason}"
-            version = next_version(definition.version, request.scheme, config.update_id, today)
-        problem = check_new_version(definition.version, version)
+            parents = sorted(graph.ancestors(name) & set(reasons))
+            why = "\n".join(dict.fromkeys(reasons[p] for p in parents))
+            reason = f"Refresh for update in parent image {', '.join(parents)}:\n{why}"
+            new_version = automatic
+        problem = check_new_version(definition.version, new_version)
         if problem:
             errors.append(
                 DefinitionError(
@@ -102,9 +124,14 @@ def plan_updates(
             )
             continue
         entry = changelog_entry(
-            name, version, distribution=config.distribution, reason=reason, author=author, when=now
+            name,
+            new_version,
+            distribution=config.distribution,
+            reason=reason,
+            author=author,
+            when=now,
         )
-        updates.append(PlannedUpdate(definition, version, entry))
+        updates.append(PlannedUpdate(definition, new_version, entry))
     if len(errors) == 1:
         raise errors[0]
     if errors:

@@ -1,0 +1,93 @@
+"""``docker-pkg refresh``: ``outdated``, then a changelog entry for each image to refresh
+(naming its packages) and for everything built on it, written all or nothing. What each
+image was refreshed for is kept, so the next build can tell when a package did not move."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
+
+from docker_pkg.caches import read_json, write_json
+from docker_pkg.commands import printer
+from docker_pkg.commands.outdated import describe, find_outdated
+from docker_pkg.config.settings import Config, state_dir
+from docker_pkg.inventory.refresh_plan import RefreshPlan
+from docker_pkg.tree.changelog import (
+    Author,
+    PlannedUpdate,
+    find_author,
+    plan_entries,
+    write_updates,
+)
+from docker_pkg.tree.versions import Scheme
+from docker_pkg.tree.workspace import Workspace
+
+if TYPE_CHECKING:
+    from docker_pkg.engines.interface import Engine
+
+REFRESHED = "refreshed.json"
+
+
+def refresh(
+    *,
+    config: Config,
+    directory: Path,
+    select: str | None,
+    security: bool,
+    scheme: Scheme,
+    dry_run: bool,
+    engine: Engine | None,
+    environ: Mapping[str, str],
+    now: datetime,
+    stdout: TextIO | None = None,
+) -> int:
+    say = printer(stdout)
+    workspace, plan = find_outdated(
+        config=config,
+        directory=directory,
+        select=select,
+        security=security,
+        engine=engine,
+        environ=environ,
+    )
+    for warning in plan.warnings:
+        say(f"WARNING: {warning}")
+    say(describe(plan).rstrip("\n"))
+    if not plan.refresh:
+        say("Nothing to refresh.")
+        return 0
+    from docker_pkg.commands.update import git_config
+
+    author = find_author(environ, git_config, Author(config.fallback_author, config.fallback_email))
+    reasons = {image.name: image.reason() for image in plan.refresh}
+    updates = plan_entries(workspace, reasons, scheme=scheme, author=author, now=now)
+    say("Will update the following images:")
+    for planned in updates:
+        definition = planned.definition
+        say(f"* {definition.short_name}: {definition.version} -> {planned.new_version}")
+    if dry_run:
+        say("== Dry run: entries that would be added ==")
+        for planned in updates:
+            say(f"--- {planned.path}")
+            say(planned.entry.rstrip("\n") + "\n")
+        return 0
+    write_updates(updates)
+    for planned in updates:
+        say(f"* Updated {planned.path}")
+    remember(state_dir(environ) / REFRESHED, workspace, plan, updates)
+    return 0
+
+
+def remember(
+    path: Path, workspace: Workspace, plan: RefreshPlan, updates: list[PlannedUpdate]
+) -> None:
+    """Keep, by each refreshed image's new label, the packages it was refreshed for."""
+    new_versions = {p.definition.short_name: p.new_version for p in updates}
+    kept = read_json(path)
+    kept = kept if isinstance(kept, dict) else {}
+    for image in plan.refresh:
+        label = f"{workspace.name(image.name)}:{new_versions[image.name]}"
+        kept[label] = [[u.name, u.architecture, u.installed, u.candidate] for u in image.updates]
+    write_json(path, kept)
