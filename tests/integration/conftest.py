@@ -189,3 +189,40 @@ def add_base(project: Project, busybox: Path, name: str = "base", test: str | No
     if test:
         (path / "test.sh").chmod(0o755)
     return path
+
+
+MINBASE = "localhost/debian-minbase:bookworm"
+
+
+@pytest.fixture(scope="module")
+def debian_base(bed: Bed) -> str:
+    """A real Debian base image: ``mmdebstrap --variant=minbase`` from the machine's own
+    apt sources (where it reaches Debian's archive), imported into the test engine."""
+    if shutil.which("mmdebstrap") is None:
+        pytest.skip("mmdebstrap is not installed (scripts/bootstrap installs it)")
+    tar = ROOT / ".cache" / "debian" / "minbase-bookworm.tar"
+    if not tar.exists():
+        tar.parent.mkdir(parents=True, exist_ok=True)
+        made = subprocess.run(
+            [
+                "mmdebstrap",
+                "--variant=minbase",
+                "--format=tar",
+                "--quiet",
+                "bookworm",
+                str(tar) + ".part",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+        if made.returncode != 0:
+            pytest.skip(f"no Debian base: mmdebstrap failed ({made.stderr.strip()[-300:]})")
+        Path(str(tar) + ".part").rename(tar)
+    subprocess.run(
+        ["docker", "-H", bed.docker_host, "import", str(tar), MINBASE],
+        check=True,
+        capture_output=True,
+    )
+    return MINBASE

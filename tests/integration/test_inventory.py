@@ -18,7 +18,7 @@ import requests
 from docker_pkg.inventory.publishing import CYCLONEDX_JSON as CYCLONEDX
 from docker_pkg.registry.media_types import MANIFEST_TYPES
 from tests.helpers import served_folder, write_image
-from tests.integration.conftest import Bed, Project
+from tests.integration.conftest import Project
 
 pytestmark = pytest.mark.integration
 
@@ -219,44 +219,6 @@ def test_each_published_image_carries_its_inventory_in_the_registry(
     printed = json.loads(project.run("sbom", "base", str(project.images), check_code=0).stdout)
     assert printed["metadata"]["component"]["hashes"][0]["content"] == digest.split(":")[1]
     assert [c["name"] for c in printed["components"]] == ["libfoo1"]
-
-
-MINBASE = "localhost/debian-minbase:bookworm"
-ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def debian_base(bed: Bed) -> str:
-    """A real Debian base image: ``mmdebstrap --variant=minbase`` from the machine's own
-    apt sources (where it reaches Debian's archive), imported into the test engine."""
-    if shutil.which("mmdebstrap") is None:
-        pytest.skip("mmdebstrap is not installed (scripts/bootstrap installs it)")
-    tar = ROOT / ".cache" / "debian" / "minbase-bookworm.tar"
-    if not tar.exists():
-        tar.parent.mkdir(parents=True, exist_ok=True)
-        made = subprocess.run(
-            [
-                "mmdebstrap",
-                "--variant=minbase",
-                "--format=tar",
-                "--quiet",
-                "bookworm",
-                str(tar) + ".part",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-        )
-        if made.returncode != 0:
-            pytest.skip(f"no Debian base: mmdebstrap failed ({made.stderr.strip()[-300:]})")
-        Path(str(tar) + ".part").rename(tar)
-    subprocess.run(
-        ["docker", "-H", bed.docker_host, "import", str(tar), MINBASE],
-        check=True,
-        capture_output=True,
-    )
-    return MINBASE
 
 
 @contextmanager

@@ -1,0 +1,155 @@
+"""``outdated`` and ``refresh`` on a Debian-based tree built from a signed loopback archive
+(suites ``bookworm`` and ``bookworm-security`` signed by a throwaway key, ``rogue`` by a
+key nobody trusts): updates published into the archive between runs are found in exactly
+the images that introduced them, refreshed there and in their descendants, and gone after
+the build."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.archives import SignedArchive, have_archive_tools
+from tests.helpers import served_folder, write_image
+from tests.integration.conftest import Project
+from tests.integration.test_inventory import make_deb
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(bool(have_archive_tools()), reason=f"lacking {have_archive_tools()}"),
+]
+
+ROOT_TEMPLATE = """\
+FROM {base}
+COPY loop.asc /usr/share/keyrings/loop.asc
+RUN rm -f /etc/apt/sources.list /etc/apt/sources.list.d/* \\
+    && echo 'deb [signed-by=/usr/share/keyrings/loop.asc] {url} bookworm main' \\
+        > /etc/apt/sources.list.d/loop.list \\
+    && echo 'deb [signed-by=/usr/share/keyrings/loop.asc] {url} bookworm-security main' \\
+        >> /etc/apt/sources.list.d/loop.list \\
+    && apt-get update && apt-get install -y --no-install-recommends tinyfoo \\
+    && rm -rf /var/lib/apt/lists/*
+"""
+MID_TEMPLATE = """\
+FROM {{ "deb-root" | image_tag }}
+RUN printf 'Package: toolbar\\nPin: version 2.0-1\\nPin-Priority: 1001\\n' \\
+        > /etc/apt/preferences.d/toolbar \\
+    && apt-get update && apt-get install -y --no-install-recommends barbaz toolbar \\
+    && rm -rf /var/lib/apt/lists/*
+"""
+LEAF_TEMPLATE = """\
+FROM {{{{ "deb-mid" | image_tag }}}}
+RUN echo 'deb [signed-by=/usr/share/keyrings/loop.asc] {url} rogue main' \\
+        > /etc/apt/sources.list.d/rogue.list
+"""
+OTHER_TEMPLATE = """\
+FROM {{ "deb-root" | image_tag }}
+RUN echo other > /other
+"""
+
+
+def entries(path: Path) -> int:
+    return sum(1 for line in path.read_text().splitlines() if line and line[0] != " ")
+
+
+def test_outdated_finds_and_refresh_bumps_exactly_what_the_archive_updated(
+    project: Project,
+    debian_base: str,
+    tmp_path: Path,
+) -> None:
+    if project.builder != "buildkit":
+        pytest.skip("refreshing does not depend on the builder")
+    archive = SignedArchive(tmp_path / "debian")
+    key, stranger = archive.new_key("Test Archive"), archive.new_key("Nobody Trusts")
+    make_deb(archive.pool("bookworm"), "tinyfoo", "1.0-1")
+    make_deb(archive.pool("bookworm"), "barbaz", "3.0-1")
+    make_deb(archive.pool("bookworm"), "toolbar", "2.0-1")
+    make_deb(archive.pool("rogue"), "barbaz", "9.0-1")
+    archive.publish("bookworm", label="Debian", key=key)
+    archive.publish("bookworm-security", label="Debian-Security", key=key)
+    archive.publish("rogue", label="Rogue", key=stranger)
+    with served_folder(archive.root) as url:
+        images = project.images
+        write_image(
+            images,
+            "deb-root",
+            template=ROOT_TEMPLATE.format(base=debian_base, url=url),
+            files={"loop.asc": key.armoured},
+        )
+        write_image(images, "deb-mid", template=MID_TEMPLATE, depends=["deb-root"])
+        write_image(images, "deb-leaf", template=LEAF_TEMPLATE.format(url=url), depends=["deb-mid"])
+        write_image(images, "deb-other", template=OTHER_TEMPLATE, depends=["deb-root"])
+        project.write_config(username=None, password=None, network_mode="host")
+        project.build("--no-pull", check_code=0)
+
+        clean = project.run("outdated", "--format", "json", str(images), check_code=0)
+        found = json.loads(clean.stdout)
+        assert found["refresh"] == []
+        assert found["external"] == []
+        assert any("rogue" in w and "does not trust" in w for w in found["warnings"])
+        assert all("deb-leaf" in w for w in found["warnings"] if "rogue" in w)
+
+        # a security update of the root's package, a point update of the middle's, an
+        # update of the package the middle pins
+        make_deb(archive.pool("bookworm-security"), "tinyfoo", "1.0-1+deb12u1")
+        make_deb(archive.pool("bookworm"), "barbaz", "3.0-2")
+        make_deb(archive.pool("bookworm"), "toolbar", "2.0-2")
+        archive.publish("bookworm", label="Debian", key=key)
+        archive.publish("bookworm-security", label="Debian-Security", key=key)
+
+        stale = project.run("outdated", "--format", "json", str(images), check_code=1)
+        plan = json.loads(stale.stdout)
+        assert [(r["name"], r["packages"], r["descendants"]) for r in plan["refresh"]] == [
+            (
+                "deb-root",
+                [
+                    {
+                        "name": "tinyfoo",
+                        "installed": "1.0-1",
+                        "candidate": "1.0-1+deb12u1",
+                        "security": True,
+                    }
+                ],
+                ["deb-mid", "deb-other", "deb-leaf"],
+            ),
+            (
+                "deb-mid",
+                [{"name": "barbaz", "installed": "3.0-1", "candidate": "3.0-2", "security": False}],
+                ["deb-leaf"],
+            ),
+        ]
+        assert plan["external"] == []
+        security = project.run("outdated", "--security", "--format", "json", str(images))
+        assert security.returncode == 1
+        assert [r["name"] for r in json.loads(security.stdout)["refresh"]] == ["deb-root"]
+        text = project.run("outdated", str(images), check_code=1).stdout
+        assert "tinyfoo 1.0-1 → 1.0-1+deb12u1  [security]" in text
+
+        changelogs = {
+            n: images / n / "changelog" for n in ("deb-root", "deb-mid", "deb-leaf", "deb-other")
+        }
+        before = {n: p.read_text() for n, p in changelogs.items()}
+        project.run("refresh", "--dry-run", str(images), check_code=0)
+        assert {n: p.read_text() for n, p in changelogs.items()} == before
+        refreshed = project.run("refresh", str(images), check_code=0)
+        assert all(entries(p) == 2 for p in changelogs.values()), refreshed.stdout
+        root_entry = changelogs["deb-root"].read_text().split("\n -- ")[0]
+        assert "Security update: tinyfoo 1.0-1 → 1.0-1+deb12u1" in root_entry
+        assert "deb-root (1.0.0-s1)" in root_entry
+        mid_entry = changelogs["deb-mid"].read_text().split("\n -- ")[0]
+        assert "Package update: barbaz 3.0-1 → 3.0-2" in mid_entry
+        leaf_entry = changelogs["deb-leaf"].read_text().split("\n -- ")[0]
+        assert "parent image deb-mid, deb-root" in leaf_entry
+
+        rebuilt = project.build("--no-pull", "--report", str(tmp_path / "report.json"))
+        report = json.loads((tmp_path / "report.json").read_text())
+        assert sorted(i["name"] for i in report["images"] if i["state"] == "verified") == [
+            "deb-leaf",
+            "deb-mid",
+            "deb-other",
+            "deb-root",
+        ], rebuilt.stdout
+        after = project.run("outdated", "--format", "json", str(images), check_code=0)
+        assert json.loads(after.stdout)["refresh"] == []
