@@ -7,6 +7,7 @@ the build."""
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -153,3 +154,85 @@ def test_outdated_finds_and_refresh_bumps_exactly_what_the_archive_updated(
         ], rebuilt.stdout
         after = project.run("outdated", "--format", "json", str(images), check_code=0)
         assert json.loads(after.stdout)["refresh"] == []
+
+
+BASE_TEMPLATE = """\
+FROM {base}
+COPY loop.asc /usr/share/keyrings/loop.asc
+RUN rm -f /etc/apt/sources.list /etc/apt/sources.list.d/* \\
+    && for suite in bookworm bookworm-security; do \\
+        echo "deb [signed-by=/usr/share/keyrings/loop.asc] {url} $suite main" \\
+            >> /etc/apt/sources.list.d/loop.list; done \\
+    && apt-get update && apt-get install -y --no-install-recommends tinyfoo \\
+    && rm -rf /var/lib/apt/lists/*
+"""
+
+
+def docker(project: Project, *args: str, stdin: str | None = None) -> str:
+    return subprocess.run(
+        ["docker", "-H", project.bed.docker_host, *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+
+
+def test_a_package_of_an_external_base_waits_for_the_base_then_refreshes_its_roots(
+    project: Project, debian_base: str, tmp_path: Path
+) -> None:
+    if project.builder != "buildkit":
+        pytest.skip("refreshing does not depend on the builder")
+    archive = SignedArchive(tmp_path / "debian")
+    key = archive.new_key("Test Archive")
+    make_deb(archive.pool("bookworm"), "tinyfoo", "1.0-1")
+    archive.publish("bookworm", label="Debian", key=key)
+    archive.publish("bookworm-security", label="Debian-Security", key=key)
+    base = f"{project.registry}/{project.namespace}-ext/debian:bookworm"
+    context = tmp_path / "base"
+    context.mkdir()
+    (context / "loop.asc").write_text(key.armoured)
+    with served_folder(archive.root) as url:
+        (context / "Dockerfile").write_text(BASE_TEMPLATE.format(base=debian_base, url=url))
+        build = ("build", "--network", "host", "--no-cache", "-t", base, str(context))
+        docker(project, *build)
+        docker(project, "push", base)
+        old = docker(project, "image", "inspect", "-f", "{{.Id}}", base)
+        write_image(
+            project.images, "ext-root", template=f"FROM {base}\nRUN echo root > /root.txt\n"
+        )
+        child = 'FROM {{ "ext-root" | image_tag }}\nRUN echo child > /child.txt\n'
+        write_image(project.images, "ext-child", template=child, depends=["ext-root"])
+        project.write_config(username=None, password=None, network_mode="host")
+        project.build("--no-pull", check_code=0)
+        project.run("outdated", str(project.images), check_code=0)
+
+        make_deb(archive.pool("bookworm-security"), "tinyfoo", "1.0-1+deb12u1")
+        archive.publish("bookworm-security", label="Debian-Security", key=key)
+        waiting = json.loads(
+            project.run("outdated", "--format", "json", str(project.images), check_code=1).stdout
+        )
+        assert waiting["refresh"] == []
+        assert [
+            (e["base"], e["images"], e["base_holds_candidates"]) for e in waiting["external"]
+        ] == [(base, ["ext-root"], False)]
+        assert waiting["external"][0]["packages"][0]["candidate"] == "1.0-1+deb12u1"
+        refreshed = project.run("refresh", str(project.images), check_code=0)
+        assert "Nothing to refresh" in refreshed.stdout
+
+        # the base's maintainers publish a new image; this engine still holds the old one
+        docker(project, *build)
+        docker(project, "push", base)
+        docker(project, "tag", old, base)
+        ready = json.loads(
+            project.run("outdated", "--format", "json", str(project.images), check_code=1).stdout
+        )
+        assert [(e["images"], e["base_holds_candidates"]) for e in ready["external"]] == [
+            (["ext-root"], True)
+        ]
+        assert [(r["name"], r["descendants"]) for r in ready["refresh"]] == [
+            ("ext-root", ["ext-child"])
+        ]
+        project.run("refresh", str(project.images), check_code=0)
+        project.build("--no-pull", check_code=0)
+        project.run("outdated", str(project.images), check_code=0)
