@@ -47,7 +47,8 @@ RUN echo 'deb [signed-by=/usr/share/keyrings/loop.asc] {url} rogue main' \\
 """
 OTHER_TEMPLATE = """\
 FROM {{ "deb-root" | image_tag }}
-RUN echo other > /other
+RUN apt-get update && apt-get install -y --no-install-recommends qux=1.0-1 \
+    && rm -rf /var/lib/apt/lists/*
 """
 
 
@@ -67,6 +68,7 @@ def test_outdated_finds_and_refresh_bumps_exactly_what_the_archive_updated(
     make_deb(archive.pool("bookworm"), "tinyfoo", "1.0-1")
     make_deb(archive.pool("bookworm"), "barbaz", "3.0-1")
     make_deb(archive.pool("bookworm"), "toolbar", "2.0-1")
+    make_deb(archive.pool("bookworm"), "qux", "1.0-1")
     make_deb(archive.pool("rogue"), "barbaz", "9.0-1")
     archive.publish("bookworm", label="Debian", key=key)
     archive.publish("bookworm-security", label="Debian-Security", key=key)
@@ -97,29 +99,24 @@ def test_outdated_finds_and_refresh_bumps_exactly_what_the_archive_updated(
         make_deb(archive.pool("bookworm-security"), "tinyfoo", "1.0-1+deb12u1")
         make_deb(archive.pool("bookworm"), "barbaz", "3.0-2")
         make_deb(archive.pool("bookworm"), "toolbar", "2.0-2")
+        make_deb(archive.pool("bookworm"), "qux", "1.0-2")  # deb-other asks for 1.0-1
         archive.publish("bookworm", label="Debian", key=key)
         archive.publish("bookworm-security", label="Debian-Security", key=key)
 
         stale = project.run("outdated", "--format", "json", str(images), check_code=1)
         plan = json.loads(stale.stdout)
+        tinyfoo = {
+            "name": "tinyfoo",
+            "installed": "1.0-1",
+            "candidate": "1.0-1+deb12u1",
+            "security": True,
+        }
+        barbaz = {"name": "barbaz", "installed": "3.0-1", "candidate": "3.0-2", "security": False}
+        qux = {"name": "qux", "installed": "1.0-1", "candidate": "1.0-2", "security": False}
         assert [(r["name"], r["packages"], r["descendants"]) for r in plan["refresh"]] == [
-            (
-                "deb-root",
-                [
-                    {
-                        "name": "tinyfoo",
-                        "installed": "1.0-1",
-                        "candidate": "1.0-1+deb12u1",
-                        "security": True,
-                    }
-                ],
-                ["deb-mid", "deb-other", "deb-leaf"],
-            ),
-            (
-                "deb-mid",
-                [{"name": "barbaz", "installed": "3.0-1", "candidate": "3.0-2", "security": False}],
-                ["deb-leaf"],
-            ),
+            ("deb-root", [tinyfoo], ["deb-mid", "deb-other", "deb-leaf"]),
+            ("deb-mid", [barbaz], ["deb-leaf"]),
+            ("deb-other", [qux], []),
         ]
         assert plan["external"] == []
         security = project.run("outdated", "--security", "--format", "json", str(images))
@@ -127,6 +124,14 @@ def test_outdated_finds_and_refresh_bumps_exactly_what_the_archive_updated(
         assert [r["name"] for r in json.loads(security.stdout)["refresh"]] == ["deb-root"]
         text = project.run("outdated", str(images), check_code=1).stdout
         assert "tinyfoo 1.0-1 → 1.0-1+deb12u1  [security]" in text
+
+        states = json.loads(project.run("status", "--format", "json", str(images)).stdout)
+        assert {r["name"]: r["outdated"] for r in states} == {
+            "deb-root": {"packages": 1, "security": 1},
+            "deb-mid": {"packages": 2, "security": 1},
+            "deb-other": {"packages": 2, "security": 1},
+            "deb-leaf": {"packages": 2, "security": 1},
+        }
 
         changelogs = {
             n: images / n / "changelog" for n in ("deb-root", "deb-mid", "deb-leaf", "deb-other")
@@ -152,8 +157,21 @@ def test_outdated_finds_and_refresh_bumps_exactly_what_the_archive_updated(
             "deb-other",
             "deb-root",
         ], rebuilt.stdout
-        after = project.run("outdated", "--format", "json", str(images), check_code=0)
-        assert json.loads(after.stdout)["refresh"] == []
+        # the indexes the last outdated fetched tell each new image's count
+        assert {i["name"]: i["outdated"] for i in report["images"]} == {
+            "deb-root": {"packages": 0, "security": 0},
+            "deb-mid": {"packages": 0, "security": 0},
+            "deb-other": {"packages": 1, "security": 0},
+            "deb-leaf": {"packages": 0, "security": 0},
+        }
+        # deb-other asks for qux 1.0-1 by version: its refresh did not move it
+        unmoved = [w for w in report["warnings"] if "qux" in w]
+        assert len(unmoved) == 1, report["warnings"]
+        assert "refreshed for qux 1.0-1 → 1.0-2 but holds 1.0-1" in unmoved[0]
+        assert "not upgraded by its Dockerfile" in unmoved[0]
+        assert "refreshed for qux" in rebuilt.stdout
+        after = json.loads(project.run("outdated", "--format", "json", str(images)).stdout)
+        assert [(r["name"], r["packages"]) for r in after["refresh"]] == [("deb-other", [qux])]
 
 
 BASE_TEMPLATE = """\

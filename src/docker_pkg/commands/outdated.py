@@ -74,6 +74,25 @@ def find_outdated(
     return workspace, plan
 
 
+def known_counts(
+    store: InventoryStore, image_ids: Mapping[str, str], environ: Mapping[str, str]
+) -> dict[str, tuple[int, int]]:
+    """For each image (name -> image ID) with a kept inventory, how many of its packages
+    have a newer candidate and how many of those are security updates, by the indexes an
+    earlier ``outdated`` fetched and checked (never the network); images none of whose
+    sources were fetched yet are left out."""
+    indexes = AptIndexes(cache_dir(environ) / "apt-indexes", offline=True)
+    counts = {}
+    for name, ident in image_ids.items():
+        kept = store.load(ident)
+        if kept is None:
+            continue
+        found = find_updates(kept.inventory, store.apt_files(kept.inventory), indexes)
+        if found.read_any:
+            counts[name] = (len(found.updates), sum(u.security for u in found.updates))
+    return counts
+
+
 def _inventory(
     engine: Engine, inventories: Inventories, name: str, warnings: list[str]
 ) -> Kept | None:

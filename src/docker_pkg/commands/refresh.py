@@ -9,25 +9,20 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from docker_pkg.caches import read_json, write_json
 from docker_pkg.commands import printer
 from docker_pkg.commands.outdated import describe, find_outdated
 from docker_pkg.config.settings import Config, state_dir
-from docker_pkg.inventory.refresh_plan import RefreshPlan
+from docker_pkg.inventory.refreshed import RefreshRecord
 from docker_pkg.tree.changelog import (
     Author,
-    PlannedUpdate,
     find_author,
     plan_entries,
     write_updates,
 )
 from docker_pkg.tree.versions import Scheme
-from docker_pkg.tree.workspace import Workspace
 
 if TYPE_CHECKING:
     from docker_pkg.engines.interface import Engine
-
-REFRESHED = "refreshed.json"
 
 
 def refresh(
@@ -76,18 +71,11 @@ def refresh(
     write_updates(updates)
     for planned in updates:
         say(f"* Updated {planned.path}")
-    remember(state_dir(environ) / REFRESHED, workspace, plan, updates)
-    return 0
-
-
-def remember(
-    path: Path, workspace: Workspace, plan: RefreshPlan, updates: list[PlannedUpdate]
-) -> None:
-    """Keep, by each refreshed image's new label, the packages it was refreshed for."""
     new_versions = {p.definition.short_name: p.new_version for p in updates}
-    kept = read_json(path)
-    kept = kept if isinstance(kept, dict) else {}
-    for image in plan.refresh:
-        label = f"{workspace.name(image.name)}:{new_versions[image.name]}"
-        kept[label] = [[u.name, u.architecture, u.installed, u.candidate] for u in image.updates]
-    write_json(path, kept)
+    RefreshRecord(state_dir(environ)).remember(
+        {
+            f"{workspace.name(image.name)}:{new_versions[image.name]}": image.updates
+            for image in plan.refresh
+        }
+    )
+    return 0

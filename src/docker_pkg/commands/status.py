@@ -50,14 +50,40 @@ def status(
     finally:
         if registry is not None:
             registry.close()
+    _add_outdated(rows, engine)
     if output_format == "json":
         json.dump(rows, out, indent=2)
         out.write("\n")
         return 0
     width = max((len(r["label"]) for r in rows), default=10)
     for row in rows:
-        print(f"{row['label']:<{width}}  {row['state']:<9}  {row['why']}", file=out)
+        known = row.get("outdated")
+        note = f"  [{known['packages']} outdated, {known['security']} security]" if known else ""
+        print(f"{row['label']:<{width}}  {row['state']:<9}  {row['why']}{note}", file=out)
     return 0
+
+
+def _add_outdated(rows: list[dict[str, Any]], engine: TagSource | None) -> None:
+    """Each image's outdated packages (security apart) where the engine holds its current
+    version, its inventory is kept and an earlier ``outdated`` fetched its indexes (with a
+    pool of engines: not looked for)."""
+    from docker_pkg.engines.docker_engine import DockerEngine
+
+    if not isinstance(engine, DockerEngine):
+        for row in rows:
+            row["outdated"] = None
+        return
+    from docker_pkg.commands.outdated import known_counts
+    from docker_pkg.config.settings import state_dir
+    from docker_pkg.inventory.store import InventoryStore
+    from docker_pkg.inventory.taking import image_id
+
+    held = {r["name"]: image_id(engine, r["label"]) for r in rows}
+    store = InventoryStore(state_dir(os.environ) / "inventories")
+    counts = known_counts(store, {n: i for n, i in held.items() if i}, os.environ)
+    for row in rows:
+        found = counts.get(row["name"])
+        row["outdated"] = {"packages": found[0], "security": found[1]} if found else None
 
 
 def _platform_rows(

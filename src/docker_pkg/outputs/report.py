@@ -35,6 +35,7 @@ def report_document(run: RunInfo, results: list[ImageResult]) -> dict[str, Any]:
         "log_dir": str(run.log_dir) if run.log_dir else None,
         "builder": run.builder,
         "engines": list(run.engines),
+        "warnings": list(run.warnings),
         "images": [
             {
                 "name": r.name,
@@ -55,6 +56,11 @@ def report_document(run: RunInfo, results: list[ImageResult]) -> dict[str, Any]:
                 "packages": r.packages,
                 "inventory": r.inventory,
                 "introduced": list(r.introduced),
+                "outdated": (
+                    {"packages": r.outdated[0], "security": r.outdated[1]}
+                    if r.outdated is not None
+                    else None
+                ),
                 "phases": {
                     kind: {"started": _time(start), "ended": _time(end)}
                     for kind, (start, end) in r.phases.items()

@@ -209,6 +209,9 @@ def _packages(image: Mapping[str, Any]) -> str:
     """The image's package count, and the packages it installed itself (folded)."""
     introduced = [str(p) for p in image.get("introduced") or []]
     summary = f"{image['packages']} packages, {len(introduced)} installed here"
+    outdated = image.get("outdated")
+    if outdated:
+        summary += f", {outdated['packages']} outdated ({outdated['security']} security)"
     if not introduced:
         return f'<div class="packages">{html.escape(summary)}</div>'
     listed = html.escape(", ".join(introduced))
@@ -340,6 +343,10 @@ def render_page(document: Mapping[str, Any], *, use_graphviz: bool = True) -> st
     )
     reload = f'<meta http-equiv="refresh" content="{RELOAD_SECONDS}">' if live else ""
     title = f"docker-pkg build of {document.get('directory', '')}"
+    warnings = "".join(f"<li>{html.escape(str(w))}</li>" for w in document.get("warnings") or [])
+    if warnings:
+        warnings = f'<section id="warnings"><h2>Warnings</h2><ul>{warnings}</ul></section>'
+
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">{reload}
 <title>{html.escape(title)}</title><style>{STYLE}</style></head>
@@ -348,7 +355,7 @@ def render_page(document: Mapping[str, Any], *, use_graphviz: bool = True) -> st
 <div class="meta">started {started:%Y-%m-%d %H:%M:%S %Z}, {duration:.1f} s;
 builder {html.escape(str(document.get("builder") or "-"))}; engines: {html.escape(engines)};
 {document.get("jobs", "-")} at a time; {status}</div>
-<div class="totals">{chips}</div></header>
+<div class="totals">{chips}</div></header>{warnings}
 <section id="graph"><h2>Dependency graph</h2><div class="scroll">{graph}</div></section>
 <section id="timeline"><h2>Timeline</h2>
 <div class="legend">{legend}<span>black outline: the critical path</span></div>

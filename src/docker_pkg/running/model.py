@@ -49,6 +49,9 @@ class ImageResult:
     packages: int | None = None  # in its inventory, taken at build
     inventory: str | None = None  # the digest of that inventory
     introduced: list[str] = field(default_factory=list)  # "name version" it installed itself
+    # packages with a newer candidate, and how many of those are security updates, by the
+    # indexes at hand (None: not known)
+    outdated: tuple[int, int] | None = None
 
     @property
     def in_run(self) -> bool:
@@ -77,6 +80,7 @@ class RunInfo:
     log_dir: Path | None
     builder: str | None = None
     engines: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -154,9 +154,8 @@ def _single_platform(
     status = EXIT_INTERRUPTED if not finished else (1 if executed.failed else 0)
     say("== Build done! ==" if finished else "== Build interrupted ==")
     summary(say, executed.results, plan.states)
-    records(
-        say, outputs, run_info(setting, status, not finished, executed.log_dir), executed.results
-    )
+    info = run_info(setting, status, not finished, executed.log_dir, executed.warnings)
+    records(say, outputs, info, executed.results)
     if outputs.logfile is not None:
         say(f"You can see the logs at ./{outputs.logfile}")
     return status

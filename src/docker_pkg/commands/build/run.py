@@ -91,10 +91,15 @@ def execute_plan(
 
     with progress, live_page(outputs.html, snapshot, run.warnings.append):
         finished = run.execute(tasks, shown(progress, workspace.labels), setting.clock)
+    results = run.results(tasks, plan.states, why)
+    if run.engines.inventories is not None:
+        from docker_pkg.commands.build.packages import after_inventories
+
+        run.warnings.extend(after_inventories(results, os.environ))
     for warning in run.warnings:
         say(f" WARNING: {warning}")
     failed = any(t.status in (Status.FAILED, Status.SKIPPED) for t in tasks.values())
-    return Executed(finished, failed, run.results(tasks, plan.states, why), run.log_dir)
+    return Executed(finished, failed, results, run.log_dir, tuple(run.warnings))
 
 
 def _progress(

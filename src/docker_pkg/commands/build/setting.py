@@ -85,9 +85,16 @@ class Executed:
     failed: bool
     results: list[ImageResult]
     log_dir: Path | None
+    warnings: tuple[str, ...] = ()
 
 
-def run_info(setting: Setting, status: int, interrupted: bool, log_dir: Path | None) -> RunInfo:
+def run_info(
+    setting: Setting,
+    status: int,
+    interrupted: bool,
+    log_dir: Path | None,
+    warnings: tuple[str, ...] = (),
+) -> RunInfo:
     return RunInfo(
         setting.directory,
         setting.started,
@@ -98,6 +105,7 @@ def run_info(setting: Setting, status: int, interrupted: bool, log_dir: Path | N
         log_dir,
         builder=setting.options.builder,
         engines=setting.pool.describe() if setting.pool is not None else (),
+        warnings=warnings,
     )
 
 

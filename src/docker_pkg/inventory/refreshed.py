@@ -1,0 +1,72 @@
+"""What ``refresh`` bumped each image for, kept until that image's next build has taken its
+inventory: a package still at an outdated version then is said, with the likely reason."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from docker_pkg.caches import read_json, write_json
+from docker_pkg.inventory.apt_policy import Pin
+from docker_pkg.inventory.model import Inventory
+from docker_pkg.inventory.outdated import Update, pins_of
+
+FILE_NAME = "refreshed.json"
+
+
+class RefreshRecord:
+    """``STATE/refreshed.json``: new label -> the updates its image was refreshed for."""
+
+    def __init__(self, state: Path):
+        self.path = state / FILE_NAME
+
+    def _read(self) -> dict[str, list[list[str]]]:
+        kept = read_json(self.path)
+        return kept if isinstance(kept, dict) else {}
+
+    def remember(self, refreshed: Mapping[str, Sequence[Update]]) -> None:
+        kept = self._read()
+        for label, updates in refreshed.items():
+            kept[label] = [[u.name, u.architecture, u.installed, u.candidate] for u in updates]
+        write_json(self.path, kept)
+
+    def expected(self, label: str) -> list[Update]:
+        """What ``label`` was refreshed for (empty when it was not)."""
+        rows = self._read().get(label) or []
+        return [Update(row[0], row[1], row[2], row[3], False) for row in rows if len(row) >= 4]
+
+    def forget(self, labels: Sequence[str]) -> None:
+        kept = self._read()
+        if any(label in kept for label in labels):
+            write_json(self.path, {k: v for k, v in kept.items() if k not in labels})
+
+
+def not_moved(
+    inventory: Inventory, expected: Sequence[Update], apt: Mapping[str, bytes]
+) -> list[str]:
+    """A warning for each package ``inventory`` holds still older than the candidate it
+    was refreshed for, with why it likely did not move."""
+    from debian.debian_support import Version
+
+    held = {(p.name, p.architecture): p.version for p in inventory.packages}
+    pins = pins_of(apt)
+    warnings = []
+    for update in expected:
+        version = held.get((update.name, update.architecture))
+        if version is None or Version(version) >= Version(update.candidate):
+            continue
+        warnings.append(
+            f"{inventory.image}: refreshed for {update.name} {update.installed} → "
+            f"{update.candidate} but holds {version}: {_why(update.name, version, pins)}"
+        )
+    return warnings
+
+
+def _why(package: str, version: str, pins: Sequence[Pin]) -> str:
+    for pin in pins:
+        if pin.applies_to(package) and pin.priority >= 1000 and pin.matches(version, None):
+            return f"pinned ({pin.kind} {pin.expression}, priority {pin.priority})"
+    return (
+        "not upgraded by its Dockerfile (it keeps what its parent holds: upgrade it there, "
+        "or refresh the image that installs it), or held"
+    )
