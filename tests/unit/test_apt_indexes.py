@@ -163,3 +163,28 @@ def test_armoured_keys_become_what_gpgv_reads(archive: tuple[SignedArchive, Key,
     key = archive[1]
     assert binary_keys(key.armoured.encode()) == key.binary
     assert binary_keys(key.binary) == key.binary
+
+
+def test_a_plain_index_is_read_when_the_compressed_ones_are_missing_and_kept(
+    archive: tuple[SignedArchive, Key, Key], tmp_path: Path
+) -> None:
+    """As apt keeps its lists: the release lists every form, the mirror serves one."""
+    copy = tmp_path / "copy"
+    shutil.copytree(archive[0].root, copy)
+    binary = copy / "dists/bookworm/main/binary-amd64"
+    (binary / "Packages.xz").unlink()
+    (binary / "Packages.gz").unlink()
+    seen: list[str] = []
+    with served_folder(copy, seen) as url:
+        for _ in range(2):
+            indexes = AptIndexes(tmp_path / "cache")
+            release = indexes.release(source(url, "bookworm"), [archive[1].binary])
+            versions = indexes.versions(source(url, "bookworm"), release, "main", "amd64")
+            assert sorted(versions["libfoo1"]) == ["1.2-2", "1.2-3"]
+    assert [p.rsplit("/", 1)[1] for p in seen] == [
+        "InRelease",
+        "Packages.xz",
+        "Packages.gz",
+        "Packages",
+        "InRelease",
+    ]

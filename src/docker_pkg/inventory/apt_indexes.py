@@ -113,14 +113,13 @@ class AptIndexes:
         return verify(plain, keyrings, detached=signature, what=where).decode("utf-8", "replace")
 
     def _packages(self, source: Source, release: ReleaseFile, paths: list[str]) -> Versions:
-        wanted, size = release.files[paths[0]]
-        kept = self.cache / "packages" / f"{wanted}.versions"
-        try:
-            found = load_versions(kept.read_bytes())
-        except OSError:
-            found = None
-        if found is not None:
-            return found
+        for path in paths:  # any form of this index read before
+            try:
+                found = load_versions(self._kept(release, path).read_bytes())
+            except OSError:
+                continue
+            if found is not None:
+                return found
         if self.offline:
             raise ArchiveError(f"{self._where(source)}: {paths[0]} not fetched yet")
         for path in paths:
@@ -133,9 +132,12 @@ class AptIndexes:
                     f"{self._where(source)}: {path} does not match the hash its release lists"
                 )
             versions = package_versions(_decompressed(data, path).decode("utf-8", "replace"))
-            write_bytes(self.cache / "packages" / f"{wanted}.versions", dump_versions(versions))
+            write_bytes(self._kept(release, path), dump_versions(versions))
             return versions
         raise ArchiveError(f"{self._where(source)}: none of {', '.join(paths)} can be fetched")
+
+    def _kept(self, release: ReleaseFile, path: str) -> Path:
+        return self.cache / "packages" / f"{release.files[path][0]}.versions"
 
     def _url(self, source: Source, name: str) -> str:
         if source.flat:
