@@ -111,6 +111,9 @@ def test_no_file_holds_a_password_or_token_after_every_verb(
     project.run("report", "r.json", "--html", "again.html", check_code=0)
     project.run("build", "--dry-run", str(project.images), check_code=0)
     project.run("update", "app", "--dry-run", str(project.images), check_code=0)
+    project.run("sbom", "app", str(project.images), check_code=0)
+    project.run("outdated", "--format", "json", str(project.images), check_code=0)
+    project.run("refresh", "--dry-run", str(project.images), check_code=0)
     project.run("prune", "--dry-run", str(project.images), check_code=0)
 
     wrong = marker("wrong")

@@ -67,7 +67,10 @@ def find_outdated(
     finally:
         indexes.close()
     bases = {f.base for f in findings.values() if f.base is not None and f.updates}
-    holdings = {base: _holdings(engine, base, warnings) for base in sorted(bases)}
+    holdings = {
+        base: _holdings(engine, base, _auth(config, base, environ), warnings)
+        for base in sorted(bases)
+    }
     plan = plan_refresh(
         workspace.graph, workspace.labels, findings, holdings, tuple(dict.fromkeys(warnings))
     )
@@ -111,13 +114,25 @@ def _inventory(
         return None
 
 
-def _holdings(engine: Engine, base: str, warnings: list[str]) -> dict[tuple[str, str], str] | None:
+def _auth(config: Config, base: str, environ: Mapping[str, str]) -> dict[str, str] | None:
+    """The engine's credentials for pulling ``base`` from the configured registry."""
+    if not config.registry or not base.startswith(config.registry + "/"):
+        return None
+    from docker_pkg.registry.connect import run_credentials
+
+    credentials = run_credentials(config, environ, None)
+    return credentials.engine_auth(config.registry) if credentials else None
+
+
+def _holdings(
+    engine: Engine, base: str, auth: Mapping[str, str] | None, warnings: list[str]
+) -> dict[tuple[str, str], str] | None:
     """What the external ``base`` holds now: its image pulled again when its name says
     which registry it comes from (never Docker Hub unasked), else the engine's copy."""
     host = base.split("/", 1)[0] if "/" in base else ""
     if ("." in host or ":" in host) and host not in ("localhost",):
         try:
-            engine.pull(base, None)
+            engine.pull(base, auth)
         except EngineError as exc:
             warnings.append(f"{base}: cannot fetch its current image ({exc}); the local copy tells")
     try:
