@@ -178,6 +178,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=125)
     parser.add_argument("--share", type=float, default=0.1, help="part of the tree updated")
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--profile", type=Path, help="also profile a cached outdated into FILE")
     args = parser.parse_args()
     ensure_base()
     with tempfile.TemporaryDirectory() as scratch:
@@ -213,6 +214,10 @@ def main() -> None:
                 cold = run([*build, str(tree)], work, env)
                 first = run([*ours, "outdated", str(tree)], work, env, ok=(0, 1))
                 cached = run([*ours, "outdated", str(tree)], work, env, ok=(0, 1))
+                if args.profile:
+                    profiled = [sys.executable, "-m", "cProfile", "-o", str(args.profile),
+                                "-m", "docker_pkg", *ours[1:], "outdated", str(tree)]  # fmt: skip
+                    run(profiled, work, env, ok=(0, 1))
                 found = json.loads(
                     subprocess.run([*ours, "outdated", "--format", "json", str(tree)], cwd=work,
                                    env=env, capture_output=True, text=True).stdout
@@ -224,6 +229,9 @@ def main() -> None:
                 shutil.copytree(tree, work / "blind")
                 report = work / "report.json"
                 refresh = run([*ours, "refresh", str(work / "refreshed")], work, env)
+                if args.profile:
+                    build = [sys.executable, "-m", "cProfile", "-o", f"{args.profile}.build",
+                             "-m", "docker_pkg", *build[1:]]  # fmt: skip
                 refresh += run([*build, "--report", str(report), str(work / "refreshed")], work, env)
                 refreshed_images = rebuilt(report)
                 blind = run([*ours, "update", "*", "--scheme", "date", "--reason", "Weekly rebuild",

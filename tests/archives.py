@@ -62,8 +62,11 @@ class SignedArchive:
         folder.mkdir(parents=True, exist_ok=True)
         return folder
 
-    def publish(self, suite: str, *, label: str, key: Key, origin: str = "Debian") -> None:
-        """Index ``pool/SUITE`` into ``dists/SUITE`` and sign its release with ``key``."""
+    def publish(
+        self, suite: str, *, label: str, key: Key, origin: str = "Debian", valid_until: str = ""
+    ) -> None:
+        """Index ``pool/SUITE`` into ``dists/SUITE`` and sign its release with ``key``
+        (``valid_until``: a ``Valid-Until`` field, RFC 2822, as Debian's security suite has)."""
         self.pool(suite)
         packages = subprocess.run(
             ["dpkg-scanpackages", "--multiversion", f"pool/{suite}"],
@@ -94,6 +97,8 @@ class SignedArchive:
             check=True,
             capture_output=True,
         ).stdout
+        if valid_until:
+            release = release.replace(b"\nDate:", f"\nValid-Until: {valid_until}\nDate:".encode())
         (dist / "Release").write_bytes(release)
         self._gpg(
             "--yes", "--local-user", key.fingerprint, "--clearsign",

@@ -188,3 +188,25 @@ def test_a_plain_index_is_read_when_the_compressed_ones_are_missing_and_kept(
         "Packages",
         "InRelease",
     ]
+
+
+def test_a_release_past_its_valid_until_is_refused_as_apt_does(
+    archive: tuple[SignedArchive, Key, Key], tmp_path: Path
+) -> None:
+    made = SignedArchive(tmp_path / "stale")
+    key = made.new_key("Stale Mirror")
+    make_deb(made.pool("bookworm-security"), "libfoo1", "1.2-3+deb12u1")
+    made.publish(
+        "bookworm-security",
+        label="Debian-Security",
+        key=key,
+        valid_until="Wed, 02 Dec 2020 23:13:43 UTC",
+    )
+    made.publish("bookworm", label="Debian", key=key, valid_until="Wed, 02 Dec 2099 23:13:43 UTC")
+    with served_folder(made.root) as url:
+        indexes = AptIndexes(tmp_path / "cache")
+        with pytest.raises(ArchiveError, match="expired on Wed, 02 Dec 2020"):
+            indexes.release(source(url, "bookworm-security"), [key.binary])
+        assert indexes.release(source(url, "bookworm"), [key.binary]).valid_until.endswith(
+            "2099 23:13:43 UTC"
+        )

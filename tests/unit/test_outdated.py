@@ -219,6 +219,13 @@ def test_keys_a_source_names_that_were_not_captured_are_said() -> None:
     assert trusted_keys(inline, {})[0] == [inline.signed_by[0].encode()]
 
 
+def test_an_image_with_packages_and_no_sources_says_so() -> None:
+    found = find_updates(inventory(package("libfoo1", "1.2-3")), {}, debian_indexes())
+    assert found.updates == ()
+    assert found.warnings == ("no apt source was captured with its inventory",)
+    assert not found.read_any
+
+
 def test_an_image_without_packages_has_no_architecture_and_no_updates() -> None:
     assert native_architecture(inventory()) == ""
     assert (

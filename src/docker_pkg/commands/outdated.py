@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, TextIO
 from docker_pkg.config.settings import Config, cache_dir, state_dir
 from docker_pkg.errors import EngineError, UsageError
 from docker_pkg.inventory.apt_indexes import AptIndexes
-from docker_pkg.inventory.outdated import find_updates
+from docker_pkg.inventory.outdated import CandidateMemo, find_updates
 from docker_pkg.inventory.reading import read_inventory
 from docker_pkg.inventory.refresh_plan import ImageFindings, RefreshPlan, plan_refresh
 from docker_pkg.inventory.store import InventoryStore, Kept
@@ -50,17 +50,18 @@ def find_outdated(
     indexes = AptIndexes(cache_dir(environ) / "apt-indexes", proxy=str(proxy) if proxy else None)
     warnings: list[str] = []
     findings: dict[str, ImageFindings] = {}
+    full_names = {workspace.name(n) for n in workspace.definitions}
+    held = engine.tagged_ids()
+    memo: CandidateMemo = {}
     try:
         for name in workspace.graph.order(names):
-            kept = _inventory(engine, inventories, name, warnings)
+            kept = _inventory(engine, inventories, name, held, warnings)
             if kept is None:
                 continue
-            found = find_updates(kept.inventory, store.apt_files(kept.inventory), indexes)
+            found = find_updates(kept.inventory, store.apt_files(kept.inventory), indexes, memo)
             warnings += [f"{workspace.label(name)}: {w}" for w in found.warnings]
             base = final_base(rendered[name].dockerfile)
-            if base is not None and split_label(base)[0] in {
-                workspace.name(n) for n in workspace.definitions
-            }:
+            if base is not None and split_label(base)[0] in full_names:
                 base = None
             updates = tuple(u for u in found.updates if u.security or not security)
             findings[name] = ImageFindings(workspace.label(name), updates, kept.introduced, base)
@@ -85,30 +86,37 @@ def known_counts(
     earlier ``outdated`` fetched and checked (never the network); images none of whose
     sources were fetched yet are left out."""
     indexes = AptIndexes(cache_dir(environ) / "apt-indexes", offline=True)
+    memo: CandidateMemo = {}
     counts = {}
     for name, ident in image_ids.items():
         kept = store.load(ident)
         if kept is None:
             continue
-        found = find_updates(kept.inventory, store.apt_files(kept.inventory), indexes)
+        found = find_updates(kept.inventory, store.apt_files(kept.inventory), indexes, memo)
         if found.read_any:
             counts[name] = (len(found.updates), sum(u.security for u in found.updates))
     return counts
 
 
 def _inventory(
-    engine: Engine, inventories: Inventories, name: str, warnings: list[str]
+    engine: Engine,
+    inventories: Inventories,
+    name: str,
+    held: Mapping[str, str],
+    warnings: list[str],
 ) -> Kept | None:
     """The inventory of ``name``'s current version (kept, else read from the engine's
-    image); None, with a warning, when no engine holds it."""
+    image); None, with a warning, when the engine does not hold it (``held``: the image ID
+    of each tag the engine holds)."""
     label = inventories.label(name)
+    ident = held.get(label)
+    if not ident:
+        warnings.append(f"{label}: not in the engine, so not looked at: build or pull it")
+        return None
     try:
-        if not engine.image_exists(label):
-            warnings.append(f"{label}: not in the engine, so not looked at: build or pull it")
-            return None
-        return inventories.kept(engine, name) or inventories.take(
-            engine, name, image_id(engine, label)
-        )
+        store = inventories.store
+        kept = store.load(ident) if store is not None else None
+        return kept or inventories.take(engine, name, ident)
     except EngineError as exc:
         warnings.append(f"{label}: cannot read its inventory: {exc}")
         return None

@@ -76,9 +76,8 @@ def _add_outdated(rows: list[dict[str, Any]], engine: TagSource | None) -> None:
     from docker_pkg.commands.outdated import known_counts
     from docker_pkg.config.settings import state_dir
     from docker_pkg.inventory.store import InventoryStore
-    from docker_pkg.inventory.taking import image_id
-
-    held = {r["name"]: image_id(engine, r["label"]) for r in rows}
+    tagged = engine.tagged_ids()
+    held = {r["name"]: tagged.get(r["label"], "") for r in rows}
     store = InventoryStore(state_dir(os.environ) / "inventories")
     counts = known_counts(store, {n: i for n, i in held.items() if i}, os.environ)
     for row in rows:

@@ -124,12 +124,15 @@ class DockerEngine:
         return EngineLost(f"{what}: lost the engine at {self._base_url} ({reason})", self._base_url)
 
     def local_tags(self) -> set[str]:
-        """Every ``name:tag`` the engine holds, in one request."""
+        return set(self.tagged_ids())
+
+    def tagged_ids(self) -> dict[str, str]:
+        """The image ID of every ``name:tag`` the engine holds, in one request."""
         try:
             found = self._probe.get(f"/v{self._api_version}/images/json")
         except OSError as exc:
             raise self._lost("listing the engine's images", exc) from None
-        return {tag for image in found or () for tag in image.get("RepoTags") or ()}
+        return {t: str(i.get("Id", "")) for i in found or () for t in i.get("RepoTags") or ()}
 
     def image_exists(self, reference: str) -> bool:
         """Whether the engine holds ``reference``. A local engine is asked about that image

@@ -6,11 +6,13 @@ index's hash, so an unchanged index is never fetched or parsed again."""
 
 from __future__ import annotations
 
+import email.utils
 import gzip
 import hashlib
 import lzma
 import threading
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 from urllib.parse import urlsplit
@@ -93,8 +95,10 @@ class AptIndexes:
             except (OSError, UnicodeDecodeError):
                 raise ArchiveError(f"{self._where(source)}: not fetched yet") from None
         text = self._release_text(source, keyrings)
+        parsed = parse_release(text, host)
+        _check_valid_until(parsed, self._where(source))
         write_bytes(known, text.encode())
-        return parse_release(text, host)
+        return parsed
 
     def _release_text(self, source: Source, keyrings: Sequence[bytes]) -> str:
         where = self._where(source)
@@ -172,6 +176,20 @@ class AptIndexes:
                 return b"".join(chunks)
         except requests.RequestException as exc:
             raise ArchiveError(f"{url}: {type(exc).__name__}") from None
+
+
+def _check_valid_until(release: ReleaseFile, where: str) -> None:
+    """apt refuses a release past its ``Valid-Until`` (a mirror that stopped updating)."""
+    if not release.valid_until:
+        return
+    try:
+        until = email.utils.parsedate_to_datetime(release.valid_until)
+    except (TypeError, ValueError):
+        raise ArchiveError(f"{where}: unreadable Valid-Until {release.valid_until!r}") from None
+    if until.tzinfo is None:
+        until = until.replace(tzinfo=UTC)
+    if until < datetime.now(UTC):
+        raise ArchiveError(f"{where}: its release expired on {release.valid_until}")
 
 
 def _decompressed(data: bytes, path: str) -> bytes:

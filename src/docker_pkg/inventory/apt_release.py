@@ -17,6 +17,7 @@ class ReleaseFile:
 
     release: Release
     files: dict[str, tuple[str, int]] = field(default_factory=dict)
+    valid_until: str = ""  # as the release writes it (RFC 2822); empty: no limit
 
     def packages_paths(self, component: str, architecture: str, *, flat: bool) -> list[str]:
         """The forms of the ``Packages`` index of ``component`` for ``architecture`` that
@@ -54,4 +55,4 @@ def parse_release(text: str, host: str) -> ReleaseFile:
         not_automatic=fields.get("notautomatic", "").lower() == "yes",
         but_automatic_upgrades=fields.get("butautomaticupgrades", "").lower() == "yes",
     )
-    return ReleaseFile(release, files)
+    return ReleaseFile(release, files, fields.get("valid-until", ""))

@@ -18,6 +18,13 @@ from docker_pkg.inventory.model import Inventory
 
 DEFAULT_KEYRINGS = ("etc/apt/trusted.gpg", "etc/apt/trusted.gpg.d/")
 
+# (package, installed, available versions and their releases, pins) -> the newer candidate
+# and whether it is a security update, or None: images of one tree share most packages,
+# and python-debian's version comparisons are what an image's check costs.
+CandidateMemo = dict[
+    tuple[str, str, tuple[tuple[str, Release], ...], tuple[Pin, ...]], tuple[str, bool] | None
+]
+
 
 class Indexes(Protocol):
     """Where releases and package versions come from (:class:`AptIndexes` in a run)."""
@@ -95,16 +102,25 @@ def native_architecture(inventory: Inventory) -> str:
     return counted.most_common(1)[0][0] if counted else ""
 
 
-def find_updates(inventory: Inventory, apt: Mapping[str, bytes], indexes: Indexes) -> Findings:
-    """The updates of ``inventory``'s packages from the sources it holds."""
+def find_updates(
+    inventory: Inventory,
+    apt: Mapping[str, bytes],
+    indexes: Indexes,
+    memo: CandidateMemo | None = None,
+) -> Findings:
+    """The updates of ``inventory``'s packages from the sources it holds (``memo``: the
+    candidates already chosen in this run)."""
     native = native_architecture(inventory)
     if not native:
         return Findings(())
+    sources = sources_of(apt)
+    if not sources:
+        return Findings((), ("no apt source was captured with its inventory",), False)
     wanted = {native} | {p.architecture for p in inventory.packages} - {"all"}
     available: dict[tuple[str, str], list[tuple[str, Release]]] = {}
     warnings: list[str] = []
     read_any = False
-    for source in sources_of(apt):
+    for source in sources:
         keys, warning = trusted_keys(source, apt)
         if warning:
             warnings.append(warning)
@@ -127,30 +143,44 @@ def find_updates(inventory: Inventory, apt: Mapping[str, bytes], indexes: Indexe
                     if own == architecture and package.name in versions:
                         found = available.setdefault((package.name, package.architecture), [])
                         found += [(v, release.release) for v in versions[package.name]]
-    return Findings(_updates(inventory, available, pins_of(apt)), tuple(warnings), read_any)
+    updates = _updates(inventory, available, tuple(pins_of(apt)), {} if memo is None else memo)
+    return Findings(updates, tuple(warnings), read_any)
 
 
 def _updates(
     inventory: Inventory,
     available: Mapping[tuple[str, str], list[tuple[str, Release]]],
-    pins: Sequence[Pin],
+    pins: tuple[Pin, ...],
+    memo: CandidateMemo,
 ) -> tuple[Update, ...]:
-    from debian.debian_support import Version
-
     updates = []
     for package in inventory.packages:
         choices = available.get((package.name, package.architecture))
         if not choices:
             continue
-        chosen = candidate(package.name, package.version, choices, pins)
-        if chosen is None:
-            continue
-        version, release = chosen
-        if release is None:  # the installed version is the candidate
-            continue
-        if Version(version) > Version(package.version):
-            security = release.security
+        key = (package.name, package.version, tuple(choices), pins)
+        if key not in memo:
+            memo[key] = _newer(package.name, package.version, choices, pins)
+        newer = memo[key]
+        if newer is not None:
+            version, security = newer
             updates.append(
                 Update(package.name, package.architecture, package.version, version, security)
             )
     return tuple(sorted(updates))
+
+
+def _newer(
+    name: str, installed: str, choices: Sequence[tuple[str, Release]], pins: Sequence[Pin]
+) -> tuple[str, bool] | None:
+    """The candidate of ``name`` when it is newer than ``installed``, and whether it is a
+    security update."""
+    from debian.debian_support import Version
+
+    chosen = candidate(name, installed, choices, pins)
+    if chosen is None:
+        return None
+    version, release = chosen
+    if release is None or Version(version) <= Version(installed):
+        return None
+    return version, release.security
