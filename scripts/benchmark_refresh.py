@@ -34,7 +34,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmark import OURS, remove_namespace  # noqa: E402
-
 from tests.archives import SignedArchive  # noqa: E402
 from tests.helpers import served_folder  # noqa: E402
 
@@ -121,7 +120,7 @@ def real_archive(folder: Path) -> list[str]:
 
 def write_tree(
     root: Path, parents: dict[str, str | None], shared: set[str], url: str, real: list[str],
-    key: str,
+    *, key: str,
 ) -> None:  # fmt: skip
     final = [f"deb [signed-by=/usr/share/keyrings/bench.asc] {url}/bench {s} main"
              for s in ("bookworm", "bookworm-security")]  # fmt: skip
@@ -166,11 +165,90 @@ def rebuilt(report: Path) -> int:
 
 
 def ensure_base() -> None:
-    if subprocess.run(["docker", "image", "inspect", MINBASE], capture_output=True).returncode:
+    inspect = ["docker", "image", "inspect", MINBASE]
+    if subprocess.run(inspect, capture_output=True, check=False).returncode:
         tar = ROOT / ".cache" / "debian" / "minbase-bookworm.tar"
         if not tar.exists():
             sys.exit(f"no {tar}: run the integration tests once (they make it with mmdebstrap)")
         subprocess.run(["docker", "import", str(tar), MINBASE], check=True, capture_output=True)
+
+
+def pick_shared(parents: dict[str, str | None], levels: list[list[str]], most: int) -> set[str]:
+    """Images of the second level whose subtrees together hold at most ``most`` images."""
+    shared: set[str] = set()
+    for name in sorted(levels[1], key=lambda n: -len(subtree(parents, n))):
+        if len(set().union(*(subtree(parents, s) for s in shared | {name}))) <= most:
+            shared.add(name)
+    return shared
+
+
+class Bench:
+    """One run: the tree, its archive, the tool's command lines and what was measured."""
+
+    def __init__(self, work: Path, args: argparse.Namespace):
+        self.work = work
+        self.args = args
+        self.env = {
+            **os.environ,
+            "XDG_STATE_HOME": str(work / "state"),
+            "XDG_CACHE_HOME": str(work / "cache"),
+        }
+        self.archive = SignedArchive(work / "served" / "bench")
+        self.key = self.archive.new_key("Bench Archive")
+        self.parents, levels = shape(args.size)
+        self.shared = pick_shared(self.parents, levels, round(args.share * args.size))
+        self.affected = set().union(*(subtree(self.parents, s) for s in self.shared))
+        self.namespace = f"localhost/refresh{uuid.uuid4().hex[:8]}"
+        config = work / "config.yaml"
+        config.write_text(f"namespace: {self.namespace}\nnetwork_mode: host\n")
+        self.ours = [*OURS, "-c", str(config)]
+        self.build = [*self.ours, "build", "--no-pull", "--progress", "quiet"]
+        self.build += ["-j", str(args.jobs)]
+        self.times: dict[str, float] = {}
+        self.rebuilt: dict[str, int] = {}
+
+    def run(self, name: str, *argv: str, ok: tuple[int, ...] = (0,)) -> None:
+        self.times[name] = self.times.get(name, 0.0) + run(list(argv), self.work, self.env, ok)
+
+    def prepare(self) -> list[str]:
+        """The archive's first packages; the real suites served beside it."""
+        for name in self.parents:
+            make_deb(self.archive.pool("bookworm"), f"pkg-{name}", "1.0-1")
+        make_deb(self.archive.pool("bookworm"), "libshared", "1.0-1")
+        self.archive.publish("bookworm", label="Debian", key=self.key)
+        self.archive.publish("bookworm-security", label="Debian-Security", key=self.key)
+        return real_archive(self.work / "served" / "real")
+
+    def before_the_update(self, tree: Path) -> dict[str, list[object]]:
+        self.run("cold", *self.build, str(tree))
+        self.run("first", *self.ours, "outdated", str(tree), ok=(0, 1))
+        self.run("cached", *self.ours, "outdated", str(tree), ok=(0, 1))
+        if self.args.profile:
+            profiled = [sys.executable, "-m", "cProfile", "-o", str(self.args.profile)]
+            run([*profiled, "-m", "docker_pkg", *self.ours[1:], "outdated", str(tree)],
+                self.work, self.env, ok=(0, 1))  # fmt: skip
+        listed = subprocess.run(
+            [*self.ours, "outdated", "--format", "json", str(tree)],
+            cwd=self.work, env=self.env, capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        found: dict[str, list[object]] = json.loads(listed.stdout)
+        return found
+
+    def after_the_update(self, tree: Path) -> None:
+        make_deb(self.archive.pool("bookworm-security"), "libshared", "1.0-1+deb12u1")
+        self.archive.publish("bookworm-security", label="Debian-Security", key=self.key)
+        refreshed, blind = self.work / "refreshed", self.work / "blind"
+        shutil.copytree(tree, refreshed)
+        shutil.copytree(tree, blind)
+        report = self.work / "report.json"
+        self.run("refresh itself", *self.ours, "refresh", str(refreshed))
+        self.times["refresh"] = self.times["refresh itself"]
+        self.run("refresh", *self.build, "--report", str(report), str(refreshed))
+        self.rebuilt["refresh"] = rebuilt(report)
+        weekly = ("update", "*", "--scheme", "date", "--reason", "Weekly rebuild")
+        self.run("blind", *self.ours, *weekly, str(blind))
+        self.run("blind", *self.build, "--report", str(report), str(blind))
+        self.rebuilt["blind"] = rebuilt(report)
 
 
 def main() -> None:
@@ -182,78 +260,32 @@ def main() -> None:
     args = parser.parse_args()
     ensure_base()
     with tempfile.TemporaryDirectory() as scratch:
-        work = Path(scratch)
-        env = {**os.environ, "XDG_STATE_HOME": str(work / "state"),
-               "XDG_CACHE_HOME": str(work / "cache")}  # fmt: skip
-        archive = SignedArchive(work / "served" / "bench")
-        key = archive.new_key("Bench Archive")
-        parents, levels = shape(args.size)
-        shared: set[str] = set()
-        for name in sorted(levels[1], key=lambda n: -len(subtree(parents, n))):
-            if len(set().union(*(subtree(parents, s) for s in shared | {name}))) <= round(
-                args.share * args.size
-            ):
-                shared.add(name)
-        affected = set().union(*(subtree(parents, s) for s in shared))
-        for name in parents:
-            make_deb(archive.pool("bookworm"), f"pkg-{name}", "1.0-1")
-        make_deb(archive.pool("bookworm"), "libshared", "1.0-1")
-        archive.publish("bookworm", label="Debian", key=key)
-        archive.publish("bookworm-security", label="Debian-Security", key=key)
-        real = real_archive(work / "served" / "real")
-        namespace = f"localhost/refresh{uuid.uuid4().hex[:8]}"
+        bench = Bench(Path(scratch), args)
+        real = bench.prepare()
         try:
-            with served_folder(work / "served") as url:
-                tree = work / "tree"
-                write_tree(tree, parents, shared, url, real, key.armoured)
-                (work / "config.yaml").write_text(
-                    f"namespace: {namespace}\nnetwork_mode: host\n"
-                )
-                ours = [*OURS, "-c", str(work / "config.yaml")]
-                build = [*ours, "build", "--no-pull", "--progress", "quiet", "-j", str(args.jobs)]
-                cold = run([*build, str(tree)], work, env)
-                first = run([*ours, "outdated", str(tree)], work, env, ok=(0, 1))
-                cached = run([*ours, "outdated", str(tree)], work, env, ok=(0, 1))
-                if args.profile:
-                    profiled = [sys.executable, "-m", "cProfile", "-o", str(args.profile),
-                                "-m", "docker_pkg", *ours[1:], "outdated", str(tree)]  # fmt: skip
-                    run(profiled, work, env, ok=(0, 1))
-                found = json.loads(
-                    subprocess.run([*ours, "outdated", "--format", "json", str(tree)], cwd=work,
-                                   env=env, capture_output=True, text=True).stdout
-                )  # fmt: skip
-
-                make_deb(archive.pool("bookworm-security"), "libshared", "1.0-1+deb12u1")
-                archive.publish("bookworm-security", label="Debian-Security", key=key)
-                shutil.copytree(tree, work / "refreshed")
-                shutil.copytree(tree, work / "blind")
-                report = work / "report.json"
-                refresh_only = run([*ours, "refresh", str(work / "refreshed")], work, env)
-                refresh = refresh_only
-                if args.profile:
-                    build = [sys.executable, "-m", "cProfile", "-o", f"{args.profile}.build",
-                             "-m", "docker_pkg", *build[1:]]  # fmt: skip
-                refresh += run([*build, "--report", str(report), str(work / "refreshed")], work, env)
-                refreshed_images = rebuilt(report)
-                blind = run([*ours, "update", "*", "--scheme", "date", "--reason", "Weekly rebuild",
-                             str(work / "blind")], work, env)  # fmt: skip
-                blind += run([*build, "--report", str(report), str(work / "blind")], work, env)
-                blind_images = rebuilt(report)
+            with served_folder(bench.work / "served") as url:
+                tree = bench.work / "tree"
+                write_tree(tree, bench.parents, bench.shared, url, real, key=bench.key.armoured)
+                found = bench.before_the_update(tree)
+                bench.after_the_update(tree)
         finally:
-            remove_namespace(namespace.split("/", 1)[1])
-    print(f"tree: {len(parents)} images, depth 4; update touches {len(affected)} "
-          f"({', '.join(sorted(shared))} and below); real suites: {', '.join(real) or 'none'}")  # fmt: skip
-    print(f"cold build: {cold:.1f} s")
-    print(f"before the update: {len(found['refresh'])} image(s) to refresh, "
-          f"{len(found['external'])} external base(s) with updates, warnings: "
-          f"{found['warnings'][:3] or 'none'}")  # fmt: skip
+            remove_namespace(bench.namespace.split("/", 1)[1])
+    times, touched = bench.times, len(bench.affected)
+    shared, suites = ", ".join(sorted(bench.shared)), ", ".join(real)
+    print(f"tree: {len(bench.parents)} images, depth 4; the update touches {touched} "
+          f"({shared} and below); real suites: {suites}")  # fmt: skip
+    stale, external, warned = found["refresh"], found["external"], found["warnings"][:3]
+    print(f"cold build: {times['cold']:.1f} s; before the update: {len(stale)} to refresh, "
+          f"{len(external)} external, warnings: {warned}")  # fmt: skip
     print("| routine | images rebuilt | wall time | ratio |")
-    print("| --- | --- | --- | --- |")
-    print(f"| blind weekly bump + build | {blind_images} | {blind:.1f} s | 1.00 |")
-    print(f"| refresh + build | {refreshed_images} | {refresh:.1f} s | {refresh / blind:.2f} |")
-    print(f"| (of which refresh itself) | | {refresh_only:.2f} s | |")
-    print(f"| outdated, first run (empty cache) | | {first:.2f} s | |")
-    print(f"| outdated, cached | | {cached:.2f} s | |")
+    print("| --- | ---: | ---: | ---: |")
+    blind, refresh = times["blind"], times["refresh"]
+    print(f"| blind weekly bump + build | {bench.rebuilt['blind']} | {blind:.1f} s | 1.00 |")
+    print(f"| refresh + build | {bench.rebuilt['refresh']} | {refresh:.1f} s "
+          f"| {refresh / blind:.2f} |")  # fmt: skip
+    print(f"| (of which refresh itself) | | {times['refresh itself']:.2f} s | |")
+    print(f"| outdated, first run (empty cache) | | {times['first']:.2f} s | |")
+    print(f"| outdated, cached | | {times['cached']:.2f} s | |")
 
 
 if __name__ == "__main__":

@@ -76,6 +76,7 @@ def _add_outdated(rows: list[dict[str, Any]], engine: TagSource | None) -> None:
     from docker_pkg.commands.outdated import known_counts
     from docker_pkg.config.settings import state_dir
     from docker_pkg.inventory.store import InventoryStore
+
     tagged = engine.tagged_ids()
     held = {r["name"]: tagged.get(r["label"], "") for r in rows}
     store = InventoryStore(state_dir(os.environ) / "inventories")
