@@ -269,6 +269,7 @@ def main() -> None:
                 found = bench.before_the_update(tree)
                 bench.after_the_update(tree)
         finally:
+            bench.archive.close()
             remove_namespace(bench.namespace.split("/", 1)[1])
     times, touched = bench.times, len(bench.affected)
     shared, suites = ", ".join(sorted(bench.shared)), ", ".join(real)

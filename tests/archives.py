@@ -36,6 +36,14 @@ class SignedArchive:
         self.home.mkdir(mode=0o700, parents=True, exist_ok=True)
         root.mkdir(parents=True, exist_ok=True)
 
+    def close(self) -> None:
+        """Stop the gpg-agent that making and using keys started."""
+        subprocess.run(
+            ["gpgconf", "--homedir", str(self.home), "--kill", "gpg-agent"],
+            capture_output=True,
+            check=False,
+        )
+
     def _gpg(self, *args: str) -> bytes:
         return subprocess.run(
             ["gpg", "--homedir", str(self.home), "--batch", "--quiet", *args],

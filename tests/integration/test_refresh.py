@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -52,18 +53,22 @@ RUN apt-get update && apt-get install -y --no-install-recommends qux=1.0-1 \
 """
 
 
+@pytest.fixture
+def archive(tmp_path: Path) -> Iterator[SignedArchive]:
+    made = SignedArchive(tmp_path / "debian")
+    yield made
+    made.close()
+
+
 def entries(path: Path) -> int:
     return sum(1 for line in path.read_text().splitlines() if line and line[0] != " ")
 
 
 def test_outdated_finds_and_refresh_bumps_exactly_what_the_archive_updated(
-    project: Project,
-    debian_base: str,
-    tmp_path: Path,
+    project: Project, debian_base: str, archive: SignedArchive, tmp_path: Path
 ) -> None:
     if project.builder != "buildkit":
         pytest.skip("refreshing does not depend on the builder")
-    archive = SignedArchive(tmp_path / "debian")
     key, stranger = archive.new_key("Test Archive"), archive.new_key("Nobody Trusts")
     make_deb(archive.pool("bookworm"), "tinyfoo", "1.0-1")
     make_deb(archive.pool("bookworm"), "barbaz", "3.0-1")
@@ -197,11 +202,10 @@ def docker(project: Project, *args: str, stdin: str | None = None) -> str:
 
 
 def test_a_package_of_an_external_base_waits_for_the_base_then_refreshes_its_roots(
-    project: Project, debian_base: str, tmp_path: Path
+    project: Project, debian_base: str, archive: SignedArchive, tmp_path: Path
 ) -> None:
     if project.builder != "buildkit":
         pytest.skip("refreshing does not depend on the builder")
-    archive = SignedArchive(tmp_path / "debian")
     key = archive.new_key("Test Archive")
     make_deb(archive.pool("bookworm"), "tinyfoo", "1.0-1")
     archive.publish("bookworm", label="Debian", key=key)

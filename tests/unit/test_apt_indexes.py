@@ -4,10 +4,14 @@ each fetched once per run and kept by hash."""
 
 from __future__ import annotations
 
+import functools
 import shutil
 import subprocess
+import threading
 from collections.abc import Iterator
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -45,7 +49,7 @@ def make_deb(pool: Path, name: str, version: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def archive(tmp_path_factory: pytest.TempPathFactory) -> tuple[SignedArchive, Key, Key]:
+def archive(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[SignedArchive, Key, Key]]:
     made = SignedArchive(tmp_path_factory.mktemp("archive") / "debian")
     good, rogue = made.new_key("Test Archive"), made.new_key("Nobody Trusts")
     make_deb(made.pool("bookworm"), "libfoo1", "1.2-3")
@@ -55,7 +59,8 @@ def archive(tmp_path_factory: pytest.TempPathFactory) -> tuple[SignedArchive, Ke
     made.publish("bookworm-security", label="Debian-Security", key=good)
     make_deb(made.pool("rogue"), "libfoo1", "9.9-1")
     made.publish("rogue", label="Rogue", key=rogue)
-    return made, good, rogue
+    yield made, good, rogue
+    made.close()
 
 
 @pytest.fixture
@@ -207,6 +212,59 @@ def test_a_release_past_its_valid_until_is_refused_as_apt_does(
         indexes = AptIndexes(tmp_path / "cache")
         with pytest.raises(ArchiveError, match="expired on Wed, 02 Dec 2020"):
             indexes.release(source(url, "bookworm-security"), [key.binary])
+        made.close()
         assert indexes.release(source(url, "bookworm"), [key.binary]).valid_until.endswith(
             "2099 23:13:43 UTC"
         )
+
+
+class _Proxy(SimpleHTTPRequestHandler):
+    """A forward proxy on loopback that answers from a folder: requests name whole URLs."""
+
+    seen: list[str]
+
+    def do_GET(self) -> None:
+        self.seen.append(self.path)
+        self.path = urlsplit(self.path).path
+        super().do_GET()
+
+    def log_message(self, format: str, *args: object) -> None:
+        return
+
+
+def test_indexes_go_through_apts_proxy_and_never_the_process_proxy(
+    archive: tuple[SignedArchive, Key, Key],
+    served: tuple[str, list[str]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    seen: list[str] = []
+    handler = functools.partial(
+        type("Recording", (_Proxy,), {"seen": seen}), directory=str(archive[0].root)
+    )
+    proxy = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    try:
+        address = f"http://127.0.0.1:{proxy.server_address[1]}"
+        unreachable = "http://archive.example.invalid"
+        indexes = AptIndexes(tmp_path / "cache", proxy=address)
+        release = indexes.release(source(unreachable, "bookworm"), [archive[1].binary])
+        assert "libfoo1" in indexes.versions(
+            source(unreachable, "bookworm"), release, "main", "amd64"
+        )
+        assert seen == [
+            f"{unreachable}/dists/bookworm/InRelease",
+            f"{unreachable}/dists/bookworm/main/binary-amd64/Packages.xz",
+        ]
+        # the process's own proxy variables are not apt's: a direct source stays direct
+        monkeypatch.setenv("http_proxy", address)
+        monkeypatch.setenv("HTTP_PROXY", address)
+        url, _ = served
+        direct = AptIndexes(tmp_path / "direct")
+        assert (
+            direct.release(source(url, "bookworm"), [archive[1].binary]).release.label == "Debian"
+        )
+        assert len(seen) == 2
+    finally:
+        proxy.shutdown()
+        proxy.server_close()

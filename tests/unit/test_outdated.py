@@ -326,3 +326,20 @@ def test_a_refresh_writes_one_entry_per_image_naming_every_parent(tree: Workspac
     assert "Refresh for update in parent image mid, root:" in leaf
     assert "   Package update: bar 3.0-1 → 3.0-2\n   Security update: libfoo1" in leaf
     assert "   Security update: libfoo1 1.2-3 → 1.2-3+deb12u1\n" in planned[0].entry
+
+
+def test_a_version_no_debian_tool_accepts_costs_that_package_only() -> None:
+    stable = Release(origin="Debian", label="Debian", suite="stable", codename="bookworm")
+    broken = FakeIndexes(
+        {
+            ("http://deb.debian.org/debian", "bookworm"): (
+                stable,
+                {("main", "amd64"): {"libfoo1": ["not a version!"], "curl": ["7.88-2"]}},
+            )
+        }
+    )
+    apt = {"etc/apt/sources.list": b"deb http://deb.debian.org/debian bookworm main\n"}
+    found = find_updates(
+        inventory(package("libfoo1", "1.2-3"), package("curl", "7.88-1")), apt, broken
+    )
+    assert found.updates == (Update("curl", "amd64", "7.88-1", "7.88-2", False),)

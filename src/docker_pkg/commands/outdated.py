@@ -60,7 +60,7 @@ def find_outdated(
                 continue
             found = find_updates(kept.inventory, store.apt_files(kept.inventory), indexes, memo)
             warnings += [f"{workspace.label(name)}: {w}" for w in found.warnings]
-            base = final_base(rendered[name].dockerfile)
+            base = final_base(rendered[name].dockerfile) if name in rendered else None
             if base is not None and split_label(base)[0] in full_names:
                 base = None
             updates = tuple(u for u in found.updates if u.security or not security)

@@ -177,10 +177,13 @@ def _newer(
     security update."""
     from debian.debian_support import Version
 
-    chosen = candidate(name, installed, choices, pins)
-    if chosen is None:
-        return None
-    version, release = chosen
-    if release is None or Version(version) <= Version(installed):
+    try:
+        chosen = candidate(name, installed, choices, pins)
+        if chosen is None:
+            return None
+        version, release = chosen
+        if release is None or Version(version) <= Version(installed):
+            return None
+    except ValueError:  # a version no Debian tool would accept: no candidate to speak of
         return None
     return version, release.security

@@ -92,6 +92,17 @@ def _package(update: Update) -> dict[str, Any]:
     }
 
 
+def _holds(holdings: Mapping[tuple[str, str], str], update: Update) -> bool:
+    """Whether ``holdings`` have ``update``'s package at its candidate or newer."""
+    from debian.debian_support import Version
+
+    held = holdings.get((update.name, update.architecture))
+    try:
+        return held is not None and Version(held) >= Version(update.candidate)
+    except ValueError:
+        return False
+
+
 def plan_refresh(
     graph: DependencyGraph,
     labels: Mapping[str, str],
@@ -101,8 +112,6 @@ def plan_refresh(
 ) -> RefreshPlan:
     """The plan for ``findings`` (by image name). ``base_holdings``: for each external
     base, the version of each (package, architecture) its current image holds."""
-    from debian.debian_support import Version
-
     own: dict[str, set[Update]] = {}
     external: dict[str, set[Update]] = {}
     users: dict[str, set[str]] = {}
@@ -123,11 +132,7 @@ def plan_refresh(
         holdings = base_holdings.get(base)
         holds = None
         if holdings is not None:
-            holds = all(
-                (u.name, u.architecture) in holdings
-                and Version(holdings[(u.name, u.architecture)]) >= Version(u.candidate)
-                for u in updates
-            )
+            holds = all(_holds(holdings, u) for u in updates)
         images = tuple(graph.order(users.get(base, set())))
         outside.append(ExternalRefresh(base, tuple(sorted(updates)), images, holds))
         if holds:
