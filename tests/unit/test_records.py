@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import xml.etree.ElementTree as ET
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -215,3 +216,24 @@ def test_history_names_the_builds_that_did_not_finish(tmp_path: Path) -> None:
     assert history.unfinished() == {"r/app:1"}  # skipping it says nothing new
     run(3, ImageResult("app", "r/app:1", Outcome.VERIFIED, started=T0, image_id=SHA))
     assert history.unfinished() == set()
+
+
+def test_outdated_counts_and_run_warnings_are_in_the_report_and_its_page() -> None:
+    from docker_pkg.outputs.report_html import render_page
+
+    images = results()
+    images[0].packages, images[0].introduced = 90, ["libfoo1 1.2-3"]
+    images[0].outdated = (3, 1)
+    warned = replace(
+        RUN, warnings=("r/base:1: refreshed for libfoo1 1.2-3 → 1.2-4 but holds 1.2-3",)
+    )
+    document = report_document(warned, images)
+    jsonschema.validate(document, load_schema())
+    assert document["images"][0]["outdated"] == {"packages": 3, "security": 1}
+    assert document["images"][1]["outdated"] is None
+    assert document["warnings"] == list(warned.warnings)
+    page = render_page(document, use_graphviz=False)
+    assert "90 packages, 1 installed here, 3 outdated (1 security)" in page
+    assert '<section id="warnings">' in page
+    assert "refreshed for libfoo1 1.2-3 → 1.2-4 but holds 1.2-3" in page
+    assert '<section id="warnings">' not in render_page(report_document(RUN, results()))
