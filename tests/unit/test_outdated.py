@@ -305,7 +305,7 @@ def test_an_external_base_that_holds_the_candidate_refreshes_the_roots_on_it(
 def test_nothing_outdated_is_an_empty_plan(tree: Workspace) -> None:
     plan = plan_refresh(tree.graph, tree.labels, {"root": findings("root", introduced={})}, {})
     assert not plan.outdated
-    assert plan.as_data() == {"refresh": [], "external": [], "warnings": []}
+    assert plan.as_data() == {"refresh": [], "external": [], "warnings": [], "unchecked": []}
 
 
 def test_a_refresh_writes_one_entry_per_image_naming_every_parent(tree: Workspace) -> None:
@@ -343,3 +343,18 @@ def test_a_version_no_debian_tool_accepts_costs_that_package_only() -> None:
         inventory(package("libfoo1", "1.2-3"), package("curl", "7.88-1")), apt, broken
     )
     assert found.updates == (Update("curl", "amd64", "7.88-1", "7.88-2", False),)
+
+
+def test_images_whose_sources_could_not_be_read_are_said_unchecked(tree: Workspace) -> None:
+    from docker_pkg.commands.outdated import describe
+
+    found = {"root": findings("root", SEC, introduced={"libfoo1": "root"})}
+    plan = plan_refresh(tree.graph, tree.labels, found, {}, unchecked=("r/mid:1",))
+    assert plan.as_data()["unchecked"] == ["r/mid:1"]
+    text = describe(plan)
+    assert text.startswith("Not checked (1): none of their apt sources could be read")
+    assert "r/root:1" not in text.splitlines()[0]
+    assert "    libfoo1 1.2-3 → 1.2-3+deb12u1  [security]" in text
+    clean = describe(plan_refresh(tree.graph, tree.labels, {}, {}, unchecked=("r/mid:1",)))
+    assert clean.endswith("Nothing else is outdated.\n")
+    assert describe(plan_refresh(tree.graph, tree.labels, {}, {})) == "Nothing is outdated.\n"

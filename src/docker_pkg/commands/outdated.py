@@ -53,6 +53,7 @@ def find_outdated(
     full_names = {workspace.name(n) for n in workspace.definitions}
     held = engine.tagged_ids()
     memo: CandidateMemo = {}
+    unchecked: list[str] = []
     try:
         for name in workspace.graph.order(names):
             kept = _inventory(engine, inventories, name, held, warnings)
@@ -60,6 +61,8 @@ def find_outdated(
                 continue
             found = find_updates(kept.inventory, store.apt_files(kept.inventory), indexes, memo)
             warnings += [f"{workspace.label(name)}: {w}" for w in found.warnings]
+            if kept.inventory.packages and not found.read_any:
+                unchecked.append(workspace.label(name))
             base = final_base(rendered[name].dockerfile) if name in rendered else None
             if base is not None and split_label(base)[0] in full_names:
                 base = None
@@ -73,7 +76,12 @@ def find_outdated(
         for base in sorted(bases)
     }
     plan = plan_refresh(
-        workspace.graph, workspace.labels, findings, holdings, tuple(dict.fromkeys(warnings))
+        workspace.graph,
+        workspace.labels,
+        findings,
+        holdings,
+        warnings=tuple(dict.fromkeys(warnings)),
+        unchecked=tuple(unchecked),
     )
     return workspace, plan
 
@@ -186,9 +194,15 @@ def outdated(
 
 def describe(plan: RefreshPlan) -> str:
     """``plan`` for a reader: each image to refresh, its packages and what it rebuilds."""
-    if not plan.outdated:
-        return "Nothing is outdated.\n"
     lines = []
+    if plan.unchecked:
+        lines.append(
+            f"Not checked ({len(plan.unchecked)}): none of their apt sources could be read "
+            "(see the warnings): " + ", ".join(plan.unchecked)
+        )
+    if not plan.outdated:
+        lines.append("Nothing else is outdated." if lines else "Nothing is outdated.")
+        return "\n".join(lines) + "\n"
     if plan.refresh:
         lines.append(f"Images to refresh ({len(plan.refresh)}):")
     for image in plan.refresh:

@@ -53,6 +53,8 @@ class RefreshPlan:
     refresh: tuple[ImageRefresh, ...]
     external: tuple[ExternalRefresh, ...]
     warnings: tuple[str, ...] = field(default=())
+    # images holding packages none of whose sources could be read: not known to be current
+    unchecked: tuple[str, ...] = field(default=())
 
     @property
     def outdated(self) -> bool:
@@ -80,6 +82,7 @@ class RefreshPlan:
                 for e in self.external
             ],
             "warnings": list(self.warnings),
+            "unchecked": list(self.unchecked),
         }
 
 
@@ -108,7 +111,9 @@ def plan_refresh(
     labels: Mapping[str, str],
     findings: Mapping[str, ImageFindings],
     base_holdings: Mapping[str, Mapping[tuple[str, str], str] | None],
+    *,
     warnings: tuple[str, ...] = (),
+    unchecked: tuple[str, ...] = (),
 ) -> RefreshPlan:
     """The plan for ``findings`` (by image name). ``base_holdings``: for each external
     base, the version of each (package, architecture) its current image holds."""
@@ -147,4 +152,4 @@ def plan_refresh(
         )
         for name in graph.order(own)
     )
-    return RefreshPlan(refresh, tuple(outside), warnings)
+    return RefreshPlan(refresh, tuple(outside), warnings, unchecked)
