@@ -17,7 +17,6 @@ from docker_pkg.tree.changelog import (
     Author,
     find_author,
     plan_entries,
-    write_updates,
 )
 from docker_pkg.tree.versions import Scheme
 
@@ -53,24 +52,14 @@ def refresh(
     if not plan.refresh:
         say("Nothing to refresh.")
         return 0
-    from docker_pkg.commands.update import git_config
+    from docker_pkg.commands.update import apply_updates, git_config
 
     author = find_author(environ, git_config, Author(config.fallback_author, config.fallback_email))
     reasons = {image.name: image.reason() for image in plan.refresh}
     updates = plan_entries(workspace, reasons, scheme=scheme, author=author, now=now)
-    say("Will update the following images:")
-    for planned in updates:
-        definition = planned.definition
-        say(f"* {definition.short_name}: {definition.version} -> {planned.new_version}")
+    apply_updates(say, updates, dry_run=dry_run)
     if dry_run:
-        say("== Dry run: entries that would be added ==")
-        for planned in updates:
-            say(f"--- {planned.path}")
-            say(planned.entry.rstrip("\n") + "\n")
         return 0
-    write_updates(updates)
-    for planned in updates:
-        say(f"* Updated {planned.path}")
     new_versions = {p.definition.short_name: p.new_version for p in updates}
     RefreshRecord(state_dir(environ)).remember(
         {

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import TextIO
@@ -12,6 +12,7 @@ from docker_pkg.commands import printer
 from docker_pkg.config.settings import Config
 from docker_pkg.tree.changelog import (
     Author,
+    PlannedUpdate,
     UpdateRequest,
     find_author,
     plan_updates,
@@ -49,6 +50,14 @@ def update(
     fallback = Author(config.fallback_author, config.fallback_email)
     author = find_author(environ, git_config, fallback)
     updates = plan_updates(workspace, request, author, now)
+    apply_updates(say, updates, dry_run=dry_run)
+    return 0
+
+
+def apply_updates(
+    say: Callable[[str], None], updates: list[PlannedUpdate], *, dry_run: bool
+) -> None:
+    """Say what ``updates`` change, then print their entries (a dry run) or write them."""
     say("Will update the following images:")
     for planned in updates:
         definition = planned.definition
@@ -58,9 +67,8 @@ def update(
         for planned in updates:
             say(f"--- {planned.path}")
             say(planned.entry.rstrip("\n") + "\n")
-        return 0
+        return
     say("== Step 1: adding updates ==")
     write_updates(updates)
     for planned in updates:
         say(f"* Updated {planned.path}")
-    return 0
