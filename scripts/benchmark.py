@@ -42,10 +42,12 @@ CHANGELOG = """{name} (1.0.0) wikimedia; urgency=medium
 """
 
 
-def generate_tree(root: Path, size: int, depth: int = 4, seed: int = 7) -> dict[str, str | None]:
-    """``size`` images over ``depth`` levels; each below the first has one parent above."""
+def tree_shape(
+    size: int, depth: int = 4, seed: int = 7
+) -> tuple[dict[str, str | None], list[list[str]]]:
+    """``size`` image names over ``depth`` levels (``base`` alone on the first), each below
+    the first with one parent drawn from the level above; the parents and the levels."""
     rng = random.Random(seed)
-    busybox = shutil.which("busybox") or "/bin/busybox"
     levels: list[list[str]] = [["base"]]
     rest = size - 1
     for level in range(1, depth):
@@ -56,6 +58,13 @@ def generate_tree(root: Path, size: int, depth: int = 4, seed: int = 7) -> dict[
     for level in range(1, depth):
         for name in levels[level]:
             parents[name] = rng.choice(levels[level - 1])
+    return parents, levels
+
+
+def generate_tree(root: Path, size: int, depth: int = 4, seed: int = 7) -> dict[str, str | None]:
+    """``size`` images over ``depth`` levels; each below the first has one parent above."""
+    busybox = shutil.which("busybox") or "/bin/busybox"
+    parents, _ = tree_shape(size, depth, seed)
     for name, parent in parents.items():
         folder = root / name
         folder.mkdir(parents=True)

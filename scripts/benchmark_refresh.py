@@ -33,7 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmark import OURS, remove_namespace  # noqa: E402
+from benchmark import OURS, remove_namespace, tree_shape  # noqa: E402
 from tests.archives import SignedArchive  # noqa: E402
 from tests.helpers import served_folder  # noqa: E402
 
@@ -67,24 +67,6 @@ def make_deb(pool: Path, name: str, version: str) -> None:
     subprocess.run(["dpkg-deb", "--build", "--root-owner-group", str(root), str(deb)], check=True,
                    capture_output=True)  # fmt: skip
     shutil.rmtree(root)
-
-
-def shape(size: int, depth: int = 4) -> tuple[dict[str, str | None], list[list[str]]]:
-    """Names and parents as scripts/benchmark.py's generated tree."""
-    import random
-
-    rng = random.Random(7)
-    levels: list[list[str]] = [["base"]]
-    rest = size - 1
-    for level in range(1, depth):
-        count = rest // (depth - level)
-        levels.append([f"img{level}-{i:03d}" for i in range(count)])
-        rest -= count
-    parents: dict[str, str | None] = {"base": None}
-    for level in range(1, depth):
-        for name in levels[level]:
-            parents[name] = rng.choice(levels[level - 1])
-    return parents, levels
 
 
 def subtree(parents: dict[str, str | None], name: str) -> set[str]:
@@ -195,7 +177,7 @@ class Bench:
         }
         self.archive = SignedArchive(work / "served" / "bench")
         self.key = self.archive.new_key("Bench Archive")
-        self.parents, levels = shape(args.size)
+        self.parents, levels = tree_shape(args.size)
         self.shared = pick_shared(self.parents, levels, round(args.share * args.size))
         self.affected = set().union(*(subtree(self.parents, s) for s in self.shared))
         self.namespace = f"localhost/refresh{uuid.uuid4().hex[:8]}"

@@ -25,6 +25,17 @@ def _add_format(parser: argparse.ArgumentParser, choices: list[str], what: str) 
     parser.add_argument("--format", choices=choices, default=choices[0], help=what)
 
 
+def _add_scheme(parser: argparse.ArgumentParser) -> None:
+    """``--scheme`` and ``--dry-run`` of the verbs that write changelog entries."""
+    parser.add_argument(
+        "--scheme",
+        choices=UPDATE_SCHEMES,
+        default=UPDATE_SCHEMES[0],
+        help="automatic versions: counter (-s1, -s2, ...) or date (-YYYYMMDD, today)",
+    )
+    parser.add_argument("--dry-run", action="store_true", help="print the entries, write nothing")
+
+
 def _add_directory(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("directory", metavar="DIRECTORY", help="the directory to scan for images")
 
@@ -210,13 +221,7 @@ def _outdated_parsers(verbs: argparse._SubParsersAction[argparse.ArgumentParser]
         _add_select(parser, "look at")
         parser.add_argument("--security", action="store_true", help="only security updates count")
     _add_format(outdated, ["text", "json"], "output format")
-    refresh.add_argument(
-        "--scheme",
-        choices=UPDATE_SCHEMES,
-        default=UPDATE_SCHEMES[0],
-        help="new versions: counter (-s1, -s2, ...) or date (-YYYYMMDD, today)",
-    )
-    refresh.add_argument("--dry-run", action="store_true", help="print the entries, write nothing")
+    _add_scheme(refresh)
     _add_directory(outdated)
     _add_directory(refresh)
 
@@ -248,13 +253,7 @@ def _update_parser(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -
     update.add_argument("select", metavar="NAME", help="image name (a glob: 'php*', '*') to update")
     update.add_argument("--reason", default="Security update", help="reason for the update")
     update.add_argument("--version", "-v", default=None, help="version for the NAME image(s)")
-    update.add_argument(
-        "--scheme",
-        choices=UPDATE_SCHEMES,
-        default=UPDATE_SCHEMES[0],
-        help="automatic versions: counter (-s1, -s2, ...) or date (-YYYYMMDD, today)",
-    )
-    update.add_argument("--dry-run", action="store_true", help="print the entries, write nothing")
+    _add_scheme(update)
     _add_directory(update)
 
 
