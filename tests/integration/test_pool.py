@@ -327,6 +327,9 @@ def test_images_of_two_platforms_published_as_indexes(
     assert third.returncode == 0, third.output
     assert "2 already published" in third.output
     assert "Built image" not in third.output
+    # outdated looks at the images of the engine's own platform (TAG-amd64 here)
+    looked = project.run("outdated", "--format", "json", str(project.images), check_code=0)
+    assert json.loads(looked.stdout)["warnings"] == []
 
     # a platform that fails leaves TAG as it was (here: absent) and fails the image
     write_image(

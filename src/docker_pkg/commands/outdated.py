@@ -115,8 +115,9 @@ def _inventory(
 ) -> Kept | None:
     """The inventory of ``name``'s current version (kept, else read from the engine's
     image); None, with a warning, when the engine does not hold it (``held``: the image ID
-    of each tag the engine holds)."""
-    label = inventories.label(name)
+    of each tag the engine holds). With ``platforms``: of the engine's own platform."""
+    platform = engine.platform() if inventories.workspace.config.platforms else ""
+    label = inventories.label(name, platform)
     ident = held.get(label)
     if not ident:
         warnings.append(f"{label}: not in the engine, so not looked at: build or pull it")
@@ -124,7 +125,7 @@ def _inventory(
     try:
         store = inventories.store
         kept = store.load(ident) if store is not None else None
-        return kept or inventories.take(engine, name, ident)
+        return kept or inventories.take(engine, name, ident, platform)
     except EngineError as exc:
         warnings.append(f"{label}: cannot read its inventory: {exc}")
         return None
