@@ -358,3 +358,13 @@ def test_images_whose_sources_could_not_be_read_are_said_unchecked(tree: Workspa
     clean = describe(plan_refresh(tree.graph, tree.labels, {}, {}, unchecked=("r/mid:1",)))
     assert clean.endswith("Nothing else is outdated.\n")
     assert describe(plan_refresh(tree.graph, tree.labels, {}, {})) == "Nothing is outdated.\n"
+
+
+def test_a_warning_about_a_source_many_images_share_is_said_once() -> None:
+    from docker_pkg.commands.outdated import concerning
+
+    assert concerning("left out x", ["r/a:1"]) == "r/a:1: left out x"
+    labels = [f"r/i{n}:1" for n in range(5)]
+    assert concerning("left out x", labels) == (
+        "left out x (in 5 images: r/i0:1, r/i1:1, r/i2:1 and 2 more)"
+    )

@@ -54,13 +54,15 @@ def find_outdated(
     held = engine.tagged_ids()
     memo: CandidateMemo = {}
     unchecked: list[str] = []
+    warned: dict[str, list[str]] = {}  # what was found wrong -> the images it concerns
     try:
         for name in workspace.graph.order(names):
             kept = _inventory(engine, inventories, name, held, warnings)
             if kept is None:
                 continue
             found = find_updates(kept.inventory, store.apt_files(kept.inventory), indexes, memo)
-            warnings += [f"{workspace.label(name)}: {w}" for w in found.warnings]
+            for warning in found.warnings:
+                warned.setdefault(warning, []).append(workspace.label(name))
             if kept.inventory.packages and not found.read_any:
                 unchecked.append(workspace.label(name))
             base = final_base(rendered[name].dockerfile) if name in rendered else None
@@ -70,6 +72,7 @@ def find_outdated(
             findings[name] = ImageFindings(workspace.label(name), updates, kept.introduced, base)
     finally:
         indexes.close()
+    warnings += [concerning(warning, labels) for warning, labels in warned.items()]
     bases = {f.base for f in findings.values() if f.base is not None and f.updates}
     holdings = {
         base: _holdings(engine, base, _auth(config, base, environ), warnings)
@@ -84,6 +87,14 @@ def find_outdated(
         unchecked=tuple(unchecked),
     )
     return workspace, plan
+
+
+def concerning(warning: str, labels: list[str]) -> str:
+    """``warning`` naming the images it concerns (a source many images share is one)."""
+    if len(labels) == 1:
+        return f"{labels[0]}: {warning}"
+    shown = ", ".join(labels[:3]) + (f" and {len(labels) - 3} more" if len(labels) > 3 else "")
+    return f"{warning} (in {len(labels)} images: {shown})"
 
 
 def known_counts(
