@@ -368,3 +368,17 @@ def test_a_warning_about_a_source_many_images_share_is_said_once() -> None:
     assert concerning("left out x", labels) == (
         "left out x (in 5 images: r/i0:1, r/i1:1, r/i2:1 and 2 more)"
     )
+
+
+def test_a_refresh_follows_inferred_dependencies_where_update_keeps_to_declared_ones(
+    tree: Workspace,
+) -> None:
+    """``lone`` builds FROM ``root`` without declaring it: a refresh of root must bump it."""
+    inferred = tree.with_inferred({"lone": ["root"]})
+    author = Author("Jane", "jane@example.org")
+    now = datetime(2026, 12, 4, tzinfo=UTC)
+    reasons = {"root": "Security update: libfoo1 1.2-3 → 1.2-3+deb12u1"}
+    declared = plan_entries(tree, reasons, scheme=Scheme.COUNTER, author=author, now=now)
+    assert "lone" not in [p.definition.short_name for p in declared]
+    planned = plan_entries(inferred, reasons, scheme=Scheme.COUNTER, author=author, now=now)
+    assert [p.definition.short_name for p in planned] == ["root", "lone", "mid", "other", "leaf"]
