@@ -104,7 +104,10 @@ def known_counts(
     have a newer candidate and how many of those are security updates, by the indexes an
     earlier ``outdated`` fetched and checked (never the network); images none of whose
     sources were fetched yet are left out."""
-    indexes = AptIndexes(cache_dir(environ) / "apt-indexes", offline=True)
+    folder = cache_dir(environ) / "apt-indexes"
+    if not AptIndexes.fetched_before(folder):  # no outdated ran here: nothing at hand
+        return {}
+    indexes = AptIndexes(folder, offline=True)
     memo: CandidateMemo = {}
     counts = {}
     for name, ident in image_ids.items():

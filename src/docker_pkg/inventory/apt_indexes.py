@@ -32,6 +32,7 @@ from docker_pkg.inventory.apt_sources import Source
 from docker_pkg.inventory.signatures import verify
 
 T = TypeVar("T")
+RELEASES = "releases"  # each suite's release text once it checked, by source and keys
 MAX_INDEX_BYTES = 512 * 1024 * 1024
 _SIGNATURE = "\n-----BEGIN PGP SIGNATURE-----"
 
@@ -47,6 +48,12 @@ class AptIndexes:
         self._proxy = proxy
         self._memo: dict[tuple[str, ...], object] = {}
         self._lock = threading.Lock()
+
+    @staticmethod
+    def fetched_before(cache: Path) -> bool:
+        """Whether any release was fetched and checked into ``cache`` (what the offline
+        mode can use)."""
+        return (cache / RELEASES).is_dir()
 
     def close(self) -> None:
         if self._session is not None:
@@ -87,7 +94,7 @@ class AptIndexes:
     def _checked_release(
         self, source: Source, keyrings: Sequence[bytes], key: tuple[str, ...]
     ) -> ReleaseFile:
-        known = self.cache / "releases" / hashlib.sha256("\0".join(key).encode()).hexdigest()
+        known = self.cache / RELEASES / hashlib.sha256("\0".join(key).encode()).hexdigest()
         host = urlsplit(source.uri).hostname or ""
         if self.offline:
             try:
