@@ -258,3 +258,22 @@ def test_no_password_of_an_image_is_kept_with_its_apt_files() -> None:
     ]
     assert kept["etc/apt/sources.list"] == b"deb http://repo.example/debian bookworm main\n"
     assert not any(b"Pr1vate" in data for data in kept.values())
+
+
+def test_held_packages_are_kept_apart_from_the_inventory(tmp_path: Path) -> None:
+    from docker_pkg.inventory.store import InventoryStore
+
+    held = b"\nPackage: pinme\nStatus: hold ok installed\nArchitecture: amd64\nVersion: 1.0-1\n"
+    files = {"var/lib/dpkg/status": STATUS + held}
+    inventory = inventory_of("r/app:1", "sha256:" + "e" * 64, files)
+    assert [p.name for p in inventory.packages] == ["libfoo1", "tool"]
+    assert inventory.held == (Package("pinme", "1.0-1", "amd64", "pinme", "1.0-1"),)
+    store = InventoryStore(tmp_path)
+    store.keep(inventory, {})
+    kept = store.load(inventory.image_id)
+    assert kept is not None
+    assert kept.inventory == inventory
+    plain = inventory_of("r/app:1", "sha256:" + "f" * 64, {"var/lib/dpkg/status": STATUS})
+    store.keep(plain, {})
+    record = (tmp_path / ("f" * 64 + ".json")).read_text()
+    assert '"held"' not in record  # a record without held packages is as before

@@ -382,3 +382,39 @@ def test_a_refresh_follows_inferred_dependencies_where_update_keeps_to_declared_
     assert "lone" not in [p.definition.short_name for p in declared]
     planned = plan_entries(inferred, reasons, scheme=Scheme.COUNTER, author=author, now=now)
     assert [p.definition.short_name for p in planned] == ["root", "lone", "mid", "other", "leaf"]
+
+
+def test_a_package_a_refresh_did_not_move_is_said_with_why(tmp_path: Path) -> None:
+    from docker_pkg.inventory.refreshed import RefreshRecord, not_moved
+
+    expected = [
+        Update("pinned", "amd64", "1.0-1", "1.0-2", True),
+        Update("kept", "all", "2.0-1", "2.0-2", False),
+        Update("moved", "amd64", "3.0-1", "3.0-2", False),
+        Update("frozen", "amd64", "4.0-1", "4.0-2", True),
+        Update("removed", "amd64", "5.0-1", "5.0-2", False),
+    ]
+    image = Inventory(
+        "r/app:1.0-s1",
+        "sha256:9",
+        OperatingSystem("debian", "12"),
+        (package("pinned", "1.0-1"), package("kept", "2.0-1", "all"), package("moved", "3.0-2")),
+        True,
+        held=(package("frozen", "4.0-1"),),
+    )
+    apt = {"etc/apt/preferences": b"Package: pinned\nPin: version 1.0-1\nPin-Priority: 1001\n"}
+    warnings = not_moved(image, expected, apt)
+    assert warnings == [
+        "r/app:1.0-s1: refreshed for pinned 1.0-1 → 1.0-2 but holds 1.0-1: "
+        "pinned (version 1.0-1, priority 1001)",
+        "r/app:1.0-s1: refreshed for kept 2.0-1 → 2.0-2 but holds 2.0-1: not upgraded by its "
+        "Dockerfile (it asks for that version, or keeps what its parent holds: upgrade it "
+        "there, or refresh the image that installs it)",
+        "r/app:1.0-s1: refreshed for frozen 4.0-1 → 4.0-2 but holds 4.0-1: held (apt-mark hold)",
+    ]
+    record = RefreshRecord(tmp_path)
+    record.remember({"r/app:1.0-s1": expected[:2], "r/other:2": expected[2:3]})
+    assert [u.name for u in record.expected("r/app:1.0-s1")] == ["pinned", "kept"]
+    record.forget(["r/app:1.0-s1"])
+    assert record.expected("r/app:1.0-s1") == []
+    assert [u.name for u in record.expected("r/other:2")] == ["moved"]

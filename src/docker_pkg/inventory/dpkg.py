@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from docker_pkg.inventory.model import OperatingSystem, Package
 
 INSTALLED = "install ok installed"
+HELD = "hold ok installed"  # installed, and marked so that apt never upgrades it
 STATUS = "var/lib/dpkg/status"
 STATUS_D = "var/lib/dpkg/status.d/"
 # A real Debian status file is a few MiB; past this one is not read (a warning names it).
@@ -36,11 +37,21 @@ def database_files(files: Mapping[str, bytes]) -> dict[str, bytes]:
 def installed_packages(files: Mapping[str, bytes]) -> tuple[tuple[Package, ...], list[str]]:
     """The installed packages of the database files, sorted, and warnings about what could
     not be read (a file too big, not text, a stanza without name or version)."""
-    found: dict[tuple[str, str], Package] = {}
+    packages, _, warnings = read_database(files)
+    return packages, warnings
+
+
+def read_database(
+    files: Mapping[str, bytes],
+) -> tuple[tuple[Package, ...], tuple[Package, ...], list[str]]:
+    """The installed packages (``install ok installed``), the held ones (``hold ok
+    installed``: not in the inventory, but what says why a refresh did not move them),
+    both sorted, and warnings about what could not be read."""
+    found: dict[str, dict[tuple[str, str], Package]] = {INSTALLED: {}, HELD: {}}
     warnings: list[str] = []
     database = database_files(files)
     if not database:
-        return (), warnings
+        return (), (), warnings
     from debian.deb822 import Deb822  # images without a database never load it
 
     for path, data in sorted(database.items()):
@@ -55,18 +66,18 @@ def installed_packages(files: Mapping[str, bytes]) -> tuple[tuple[Package, ...],
         for stanza in Deb822.iter_paragraphs(text.splitlines(keepends=True)):
             if not stanza:
                 continue
+            # status.d stanzas (distroless) carry no Status: each file is an installed package.
+            status = " ".join(stanza.get("Status", INSTALLED).split())
+            if status not in found:
+                continue
             package = _package(stanza, path, warnings)
             if package is not None:
-                found[(package.name, package.architecture)] = package
-    return tuple(sorted(found.values())), warnings
+                found[status][(package.name, package.architecture)] = package
+    return tuple(sorted(found[INSTALLED].values())), tuple(sorted(found[HELD].values())), warnings
 
 
 def _package(stanza: Mapping[str, str], path: str, warnings: list[str]) -> Package | None:
     name, version = stanza.get("Package", "").strip(), stanza.get("Version", "").strip()
-    # status.d stanzas (distroless) carry no Status: each file is an installed package.
-    status = " ".join(stanza.get("Status", INSTALLED).split())
-    if status != INSTALLED:
-        return None
     if not name or not version:
         warnings.append(f"/{path}: a stanza without Package or Version was left out")
         return None

@@ -40,6 +40,8 @@ class Inventory:
     warnings: tuple[str, ...] = field(default=())
     # apt's sources, pins and the keyrings they may trust: (path, sha256 of its content)
     apt: tuple[tuple[str, str], ...] = field(default=())
+    # installed but held (apt-mark hold): not in ``packages``, never upgraded by apt
+    held: tuple[Package, ...] = field(default=())
 
     def holds(self) -> set[tuple[str, str, str]]:
         """(name, architecture, version) of every package."""

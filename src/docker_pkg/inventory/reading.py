@@ -8,7 +8,7 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from docker_pkg.inventory.dpkg import STATUS, database_files, installed_packages, operating_system
+from docker_pkg.inventory.dpkg import STATUS, database_files, operating_system, read_database
 from docker_pkg.inventory.model import Inventory
 
 if TYPE_CHECKING:
@@ -64,7 +64,7 @@ def apt_files(files: Mapping[str, bytes]) -> dict[str, bytes]:
 
 def inventory_of(label: str, image_id: str, files: Mapping[str, bytes]) -> Inventory:
     """The inventory of an image whose files (paths relative to its root) are ``files``."""
-    packages, warnings = installed_packages(files)
+    packages, held, warnings = read_database(files)
     has_database = STATUS in files or bool(database_files(files))
     apt = tuple(
         sorted(
@@ -72,6 +72,5 @@ def inventory_of(label: str, image_id: str, files: Mapping[str, bytes]) -> Inven
             for path, data in apt_files(files).items()
         )
     )
-    return Inventory(
-        label, image_id, operating_system(files), packages, has_database, tuple(warnings), apt
-    )
+    system = operating_system(files)
+    return Inventory(label, image_id, system, packages, has_database, tuple(warnings), apt, held)

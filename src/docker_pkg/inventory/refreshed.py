@@ -48,16 +48,22 @@ def not_moved(
     was refreshed for, with why it likely did not move."""
     from debian.debian_support import Version
 
-    held = {(p.name, p.architecture): p.version for p in inventory.packages}
+    installed = {(p.name, p.architecture): p.version for p in inventory.packages}
+    held = {(p.name, p.architecture): p.version for p in inventory.held}
     pins = pins_of(apt)
     warnings = []
     for update in expected:
-        version = held.get((update.name, update.architecture))
-        if version is None or Version(version) >= Version(update.candidate):
+        key = (update.name, update.architecture)
+        version = installed.get(key) or held.get(key)
+        try:
+            if version is None or Version(version) >= Version(update.candidate):
+                continue
+        except ValueError:
             continue
+        why = "held (apt-mark hold)" if key in held else _why(update.name, version, pins)
         warnings.append(
             f"{inventory.image}: refreshed for {update.name} {update.installed} → "
-            f"{update.candidate} but holds {version}: {_why(update.name, version, pins)}"
+            f"{update.candidate} but holds {version}: {why}"
         )
     return warnings
 
@@ -67,6 +73,6 @@ def _why(package: str, version: str, pins: Sequence[Pin]) -> str:
         if pin.applies_to(package) and pin.priority >= 1000 and pin.matches(version, None):
             return f"pinned ({pin.kind} {pin.expression}, priority {pin.priority})"
     return (
-        "not upgraded by its Dockerfile (it keeps what its parent holds: upgrade it there, "
-        "or refresh the image that installs it), or held"
+        "not upgraded by its Dockerfile (it asks for that version, or keeps what its parent "
+        "holds: upgrade it there, or refresh the image that installs it)"
     )

@@ -27,7 +27,8 @@ class Kept:
 
 
 def _record(inventory: Inventory, introduced: dict[tuple[str, str, str], str]) -> dict[str, Any]:
-    return {
+    held = {"held": [_row(p) for p in inventory.held]} if inventory.held else {}
+    return held | {
         "format": FORMAT,
         "image": inventory.image,
         "image_id": inventory.image_id,
@@ -36,17 +37,20 @@ def _record(inventory: Inventory, introduced: dict[tuple[str, str, str], str]) -
         "warnings": list(inventory.warnings),
         "apt": [list(pair) for pair in inventory.apt],
         "packages": [
-            [
-                p.name,
-                p.version,
-                p.architecture,
-                p.source,
-                p.source_version,
-                introduced.get((p.name, p.architecture, p.version), inventory.image),
-            ]
+            [*_row(p), introduced.get((p.name, p.architecture, p.version), inventory.image)]
             for p in inventory.packages
         ],
     }
+
+
+def _row(package: Package) -> list[str]:
+    return [
+        package.name,
+        package.version,
+        package.architecture,
+        package.source,
+        package.source_version,
+    ]
 
 
 def digest_of(inventory: Inventory, introduced: dict[tuple[str, str, str], str]) -> str:
@@ -101,6 +105,7 @@ class InventoryStore:
                 bool(record["has_database"]),
                 tuple(record["warnings"]),
                 tuple((str(path), str(digest)) for path, digest in record.get("apt") or ()),
+                tuple(Package(*row[:5]) for row in record.get("held") or ()),
             )
         except (KeyError, TypeError, IndexError):
             return None
