@@ -418,3 +418,33 @@ def test_a_package_a_refresh_did_not_move_is_said_with_why(tmp_path: Path) -> No
     record.forget(["r/app:1.0-s1"])
     assert record.expected("r/app:1.0-s1") == []
     assert [u.name for u in record.expected("r/other:2")] == ["moved"]
+
+
+def test_the_image_on_an_external_base_is_found_when_only_its_child_was_looked_at(
+    tree: Workspace,
+) -> None:
+    base = "registry.example/bookworm:latest"
+    found = {"leaf": findings("leaf", BASE, introduced={"libc6": base})}
+    holds = {base: {("libc6", "amd64"): "2.36-9+deb12u9"}}
+    bases = {"root": base, "lone": base, "mid": None, "leaf": None, "other": None}
+    plan = plan_refresh(tree.graph, tree.labels, found, holds, bases=bases)
+    assert [(e.images, e.base_holds) for e in plan.external] == [(("root",), True)]
+    assert [(r.name, r.descendants) for r in plan.refresh] == [("root", ("mid", "other", "leaf"))]
+    alone = plan_refresh(tree.graph, tree.labels, found, holds)  # the leaf's own base: none
+    assert alone.external[0].images == ()
+    assert alone.refresh == ()
+
+
+def test_a_release_pin_naming_the_package_is_taken_as_what_held_it() -> None:
+    from docker_pkg.inventory.refreshed import not_moved
+
+    image = Inventory(
+        "r/app:2", "sha256:8", OperatingSystem("debian", "12"), (package("libfoo1", "1.2-3"),), True
+    )
+    expected = [Update("libfoo1", "amd64", "1.2-3", "1.2-3+deb12u1", True)]
+    named = {
+        "etc/apt/preferences": b"Package: libfoo1\nPin: release a=stable\nPin-Priority: 1001\n"
+    }
+    assert not_moved(image, expected, named)[0].endswith("pinned (release a=stable, priority 1001)")
+    everything = {"etc/apt/preferences": b"Package: *\nPin: release o=Debian\nPin-Priority: 1001\n"}
+    assert "not upgraded by its Dockerfile" in not_moved(image, expected, everything)[0]

@@ -21,6 +21,7 @@ from docker_pkg.inventory.store import InventoryStore, Kept
 from docker_pkg.inventory.taking import Inventories, image_id
 from docker_pkg.naming import split_label
 from docker_pkg.planning.plan import selection
+from docker_pkg.tree.definitions import Rendered
 from docker_pkg.tree.inference import final_base
 from docker_pkg.tree.workspace import Workspace
 
@@ -50,7 +51,7 @@ def find_outdated(
     indexes = AptIndexes(cache_dir(environ) / "apt-indexes", proxy=str(proxy) if proxy else None)
     warnings: list[str] = []
     findings: dict[str, ImageFindings] = {}
-    full_names = {workspace.name(n) for n in workspace.definitions}
+    bases = _external_bases(workspace, rendered)
     held = engine.tagged_ids()
     memo: CandidateMemo = {}
     unchecked: list[str] = []
@@ -65,28 +66,42 @@ def find_outdated(
                 warned.setdefault(warning, []).append(workspace.label(name))
             if kept.inventory.packages and not found.read_any:
                 unchecked.append(workspace.label(name))
-            base = final_base(rendered[name].dockerfile) if name in rendered else None
-            if base is not None and split_label(base)[0] in full_names:
-                base = None
             updates = tuple(u for u in found.updates if u.security or not security)
-            findings[name] = ImageFindings(workspace.label(name), updates, kept.introduced, base)
+            findings[name] = ImageFindings(
+                workspace.label(name), updates, kept.introduced, bases[name]
+            )
     finally:
         indexes.close()
     warnings += [concerning(warning, labels) for warning, labels in warned.items()]
-    bases = {f.base for f in findings.values() if f.base is not None and f.updates}
+    used = {f.base for f in findings.values() if f.base is not None and f.updates}
     holdings = {
         base: _holdings(engine, base, _auth(config, base, environ), warnings)
-        for base in sorted(bases)
+        for base in sorted(used)
     }
     plan = plan_refresh(
         workspace.graph,
         workspace.labels,
         findings,
         holdings,
+        bases=bases,
         warnings=tuple(dict.fromkeys(warnings)),
         unchecked=tuple(unchecked),
     )
     return workspace, plan
+
+
+def _external_bases(
+    workspace: Workspace, rendered: Mapping[str, Rendered]
+) -> dict[str, str | None]:
+    """Each image's final ``FROM`` when that is not an image of the tree (None otherwise,
+    or when its Dockerfile does not render)."""
+    full_names = {workspace.name(n) for n in workspace.definitions}
+    bases: dict[str, str | None] = {}
+    for name in workspace.definitions:
+        base = final_base(rendered[name].dockerfile) if name in rendered else None
+        outside = base is not None and split_label(base)[0] not in full_names
+        bases[name] = base if outside else None
+    return bases
 
 
 def concerning(warning: str, labels: list[str]) -> str:

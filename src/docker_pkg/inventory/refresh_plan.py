@@ -112,11 +112,16 @@ def plan_refresh(
     findings: Mapping[str, ImageFindings],
     base_holdings: Mapping[str, Mapping[tuple[str, str], str] | None],
     *,
+    bases: Mapping[str, str | None] | None = None,
     warnings: tuple[str, ...] = (),
     unchecked: tuple[str, ...] = (),
 ) -> RefreshPlan:
     """The plan for ``findings`` (by image name). ``base_holdings``: for each external
-    base, the version of each (package, architecture) its current image holds."""
+    base, the version of each (package, architecture) its current image holds. ``bases``:
+    the external base of every image of the tree built on one (default: of the images of
+    ``findings``), so the image that uses a base is found when it was not looked at."""
+    if bases is None:
+        bases = {name: found.base for name, found in findings.items()}
     own: dict[str, set[Update]] = {}
     external: dict[str, set[Update]] = {}
     users: dict[str, set[str]] = {}
@@ -129,9 +134,7 @@ def plan_refresh(
                 continue
             external.setdefault(who, set()).add(update)
             chain = graph.ancestors(name) | {name}
-            users.setdefault(who, set()).update(
-                n for n in chain if n in findings and findings[n].base == who
-            )
+            users.setdefault(who, set()).update(n for n in chain if bases.get(n) == who)
     outside = []
     for base, updates in sorted(external.items()):
         holdings = base_holdings.get(base)

@@ -70,7 +70,12 @@ def not_moved(
 
 def _why(package: str, version: str, pins: Sequence[Pin]) -> str:
     for pin in pins:
-        if pin.applies_to(package) and pin.priority >= 1000 and pin.matches(version, None):
+        if not pin.applies_to(package) or pin.priority < 1000:
+            continue
+        # a version or origin pin is matched; a release pin naming the package is taken as
+        # what holds it (which release the installed version came from is not known here)
+        named = pin.kind == "release" and "*" not in pin.packages
+        if named or pin.matches(version, None):
             return f"pinned ({pin.kind} {pin.expression}, priority {pin.priority})"
     return (
         "not upgraded by its Dockerfile (it asks for that version, or keeps what its parent "
