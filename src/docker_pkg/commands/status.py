@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -9,6 +10,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from docker_pkg.config.settings import Config
+from docker_pkg.errors import EngineError
 from docker_pkg.planning.plan import state_reason
 from docker_pkg.planning.states import StateScan, TagSource
 from docker_pkg.registry.client import RegistryClient
@@ -64,12 +66,19 @@ def status(
 
 
 def _add_outdated(rows: list[dict[str, Any]], engine: TagSource | None) -> None:
-    """Each image's outdated packages (security apart) where the engine holds its current
-    version, its inventory is kept and an earlier ``outdated`` fetched its indexes (with a
-    pool of engines: not looked for)."""
+    """Each image's outdated packages (security apart) where an engine holds its current
+    version, its inventory is kept and an earlier ``outdated`` fetched its indexes."""
     from docker_pkg.engines.docker_engine import DockerEngine
+    from docker_pkg.engines.pool import EnginePool
 
-    if not isinstance(engine, DockerEngine):
+    tagged: dict[str, str] = {}
+    if isinstance(engine, DockerEngine):
+        tagged = engine.tagged_ids()
+    elif isinstance(engine, EnginePool):
+        for member in engine.alive:
+            with contextlib.suppress(EngineError):  # an engine gone: its images are not known
+                tagged = member.engine.tagged_ids() | tagged
+    if not tagged:
         for row in rows:
             row["outdated"] = None
         return
@@ -77,7 +86,6 @@ def _add_outdated(rows: list[dict[str, Any]], engine: TagSource | None) -> None:
     from docker_pkg.config.settings import state_dir
     from docker_pkg.inventory.store import InventoryStore
 
-    tagged = engine.tagged_ids()
     held = {r["name"]: tagged.get(r["label"], "") for r in rows}
     store = InventoryStore(state_dir(os.environ) / "inventories")
     counts = known_counts(store, {n: i for n, i in held.items() if i}, os.environ)

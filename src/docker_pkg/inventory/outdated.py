@@ -54,7 +54,7 @@ class Update:
 class Findings:
     updates: tuple[Update, ...]
     warnings: tuple[str, ...] = field(default=())
-    read_any: bool = True  # whether any source's indexes could be read
+    read_any: bool = False  # whether any source's indexes could be read
 
 
 def pins_of(apt: Mapping[str, bytes]) -> list[Pin]:
@@ -111,11 +111,11 @@ def find_updates(
     """The updates of ``inventory``'s packages from the sources it holds (``memo``: the
     candidates already chosen in this run)."""
     native = native_architecture(inventory)
-    if not native:
+    if not native:  # no package: nothing to look up
         return Findings(())
     sources = sources_of(apt)
     if not sources:
-        return Findings((), ("no apt source was captured with its inventory",), False)
+        return Findings((), ("no apt source was captured with its inventory",))
     wanted = {native} | {p.architecture for p in inventory.packages} - {"all"}
     available: dict[tuple[str, str], list[tuple[str, Release]]] = {}
     warnings: list[str] = []
