@@ -11,6 +11,7 @@ from typing import Any, TextIO
 
 from docker_pkg.config.settings import Config
 from docker_pkg.errors import EngineError
+from docker_pkg.naming import platform_tag, split_label
 from docker_pkg.planning.plan import state_reason
 from docker_pkg.planning.states import StateScan, TagSource
 from docker_pkg.registry.client import RegistryClient
@@ -52,7 +53,7 @@ def status(
     finally:
         if registry is not None:
             registry.close()
-    _add_outdated(rows, engine)
+    _add_outdated(rows, engine, config.platforms)
     if output_format == "json":
         json.dump(rows, out, indent=2)
         out.write("\n")
@@ -65,9 +66,12 @@ def status(
     return 0
 
 
-def _add_outdated(rows: list[dict[str, Any]], engine: TagSource | None) -> None:
+def _add_outdated(
+    rows: list[dict[str, Any]], engine: TagSource | None, platforms: tuple[str, ...]
+) -> None:
     """Each image's outdated packages (security apart) where an engine holds its current
-    version, its inventory is kept and an earlier ``outdated`` fetched its indexes."""
+    version (with ``platforms``: the image of the first platform an engine holds), its
+    inventory is kept and an earlier ``outdated`` fetched its indexes."""
     from docker_pkg.engines.docker_engine import DockerEngine
     from docker_pkg.engines.pool import EnginePool
 
@@ -86,7 +90,11 @@ def _add_outdated(rows: list[dict[str, Any]], engine: TagSource | None) -> None:
     from docker_pkg.config.settings import state_dir
     from docker_pkg.inventory.store import InventoryStore
 
-    held = {r["name"]: tagged.get(r["label"], "") for r in rows}
+    held = {}
+    for row in rows:
+        name, tag = split_label(row["label"])
+        labels = [row["label"], *(f"{name}:{platform_tag(tag, p)}" for p in platforms)]
+        held[row["name"]] = next((tagged[x] for x in labels if tagged.get(x)), "")
     store = InventoryStore(state_dir(os.environ) / "inventories")
     counts = known_counts(store, {n: i for n, i in held.items() if i}, os.environ)
     for row in rows:
