@@ -13,7 +13,7 @@ from cyclonedx.validation.json import JsonStrictValidator
 
 from docker_pkg.inventory.attribution import introduced_by
 from docker_pkg.inventory.documents import INTRODUCED_BY, cyclonedx, purl, spdx
-from docker_pkg.inventory.dpkg import MAX_DATABASE_BYTES, installed_packages
+from docker_pkg.inventory.dpkg import MAX_DATABASE_BYTES, read_database
 from docker_pkg.inventory.model import Inventory, OperatingSystem, Package
 from docker_pkg.inventory.reading import inventory_of
 from docker_pkg.tree.inference import final_base
@@ -44,7 +44,7 @@ OS_RELEASE = b'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nID=debian\nVERSION_
 
 
 def test_only_installed_packages_count_with_epochs_plus_and_their_sources() -> None:
-    packages, warnings = installed_packages({"var/lib/dpkg/status": STATUS})
+    packages, _, warnings = read_database({"var/lib/dpkg/status": STATUS})
     assert warnings == []
     assert packages == (
         Package("libfoo1", "1:1.2+b1-3+deb12u1", "amd64", "foo", "1.2-3"),
@@ -77,7 +77,7 @@ def test_an_image_without_a_database_has_an_empty_inventory_that_says_so() -> No
 
 
 def test_broken_or_huge_databases_are_warnings_naming_the_file() -> None:
-    packages, warnings = installed_packages(
+    packages, _, warnings = read_database(
         {
             "var/lib/dpkg/status": b"Package: nover\nStatus: install ok installed\n\n"
             b"Package: caf\xe9\nVersion: 1\nStatus: install ok installed\n",

@@ -48,7 +48,7 @@ def find_outdated(
     store = InventoryStore(state_dir(environ) / "inventories")
     inventories = Inventories(workspace, rendered, store)
     proxy = config.template_vars.get("apt_only_proxy")
-    indexes = AptIndexes(cache_dir(environ) / "apt-indexes", proxy=str(proxy) if proxy else None)
+    indexes = AptIndexes(_indexes_folder(environ), proxy=str(proxy) if proxy else None)
     warnings: list[str] = []
     findings: dict[str, ImageFindings] = {}
     bases = _external_bases(workspace, rendered)
@@ -112,6 +112,10 @@ def concerning(warning: str, labels: list[str]) -> str:
     return f"{warning} (in {len(labels)} images: {shown})"
 
 
+def _indexes_folder(environ: Mapping[str, str]) -> Path:
+    return cache_dir(environ) / "apt-indexes"
+
+
 def known_counts(
     store: InventoryStore, image_ids: Mapping[str, str], environ: Mapping[str, str]
 ) -> dict[str, tuple[int, int]]:
@@ -119,7 +123,7 @@ def known_counts(
     have a newer candidate and how many of those are security updates, by the indexes an
     earlier ``outdated`` fetched and checked (never the network); images none of whose
     sources were fetched yet are left out."""
-    folder = cache_dir(environ) / "apt-indexes"
+    folder = _indexes_folder(environ)
     if not AptIndexes.fetched_before(folder):  # no outdated ran here: nothing at hand
         return {}
     indexes = AptIndexes(folder, offline=True)

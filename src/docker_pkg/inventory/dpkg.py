@@ -1,7 +1,7 @@
 """Reading dpkg's database and os-release (pure): ``/var/lib/dpkg/status`` and the files of
 ``/var/lib/dpkg/status.d/`` (distroless images: one stanza file per package, ``*.md5sums``
-beside them) as python-debian reads deb822, keeping only packages whose ``Status`` is
-``install ok installed``."""
+beside them) as python-debian reads deb822: the packages whose ``Status`` is ``install ok
+installed``, and apart from them the held ones."""
 
 from __future__ import annotations
 
@@ -32,13 +32,6 @@ def database_files(files: Mapping[str, bytes]) -> dict[str, bytes]:
             and not path.endswith(".md5sums")
         )
     }
-
-
-def installed_packages(files: Mapping[str, bytes]) -> tuple[tuple[Package, ...], list[str]]:
-    """The installed packages of the database files, sorted, and warnings about what could
-    not be read (a file too big, not text, a stanza without name or version)."""
-    packages, _, warnings = read_database(files)
-    return packages, warnings
 
 
 def read_database(

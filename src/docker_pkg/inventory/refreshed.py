@@ -15,20 +15,24 @@ FILE_NAME = "refreshed.json"
 
 
 class RefreshRecord:
-    """``STATE/refreshed.json``: new label -> the updates its image was refreshed for."""
+    """``STATE/refreshed.json``: new label -> the updates its image was refreshed for (read
+    once per record: a build asks it about every image it built)."""
 
     def __init__(self, state: Path):
         self.path = state / FILE_NAME
+        self._kept: dict[str, list[list[str]]] | None = None
 
     def _read(self) -> dict[str, list[list[str]]]:
-        kept = read_json(self.path)
-        return kept if isinstance(kept, dict) else {}
+        if self._kept is None:
+            kept = read_json(self.path)
+            self._kept = kept if isinstance(kept, dict) else {}
+        return self._kept
 
     def remember(self, refreshed: Mapping[str, Sequence[Update]]) -> None:
-        kept = self._read()
+        kept = dict(self._read())
         for label, updates in refreshed.items():
             kept[label] = [[u.name, u.architecture, u.installed, u.candidate] for u in updates]
-        write_json(self.path, kept)
+        self._write(kept)
 
     def expected(self, label: str) -> list[Update]:
         """What ``label`` was refreshed for (empty when it was not)."""
@@ -38,7 +42,11 @@ class RefreshRecord:
     def forget(self, labels: Sequence[str]) -> None:
         kept = self._read()
         if any(label in kept for label in labels):
-            write_json(self.path, {k: v for k, v in kept.items() if k not in labels})
+            self._write({k: v for k, v in kept.items() if k not in labels})
+
+    def _write(self, kept: dict[str, list[list[str]]]) -> None:
+        write_json(self.path, kept)
+        self._kept = kept
 
 
 def not_moved(
